@@ -1,0 +1,160 @@
+import Diagnostics
+import ModelIR
+
+/// An ONNX model after the parse stage: libonnx holds the protobuf, the IR
+/// has the types the model declares.
+public struct ParsedModel: @unchecked Sendable {
+    // The handle is only mutated by `ONNXFrontend.check`, which consumes this value.
+    let handle: ONNXModelHandle
+    public var model: Model
+    /// The .onnx file, and the unpacked archive it came from.
+    public var modelPath: String
+    public var rootDirectory: String
+
+    var modelDirectory: String {
+        guard let slash = modelPath.lastIndex(of: "/") else { return "." }
+        return String(modelPath[..<slash])
+    }
+}
+
+/// A model after the check stage: every tensor shape is static.
+public struct CheckedModel: Sendable {
+    public var model: Model
+    public var inputs: [ResolvedInput]
+    /// The ai.onnx opset the model came with, and the one Kiln compiles at.
+    public var originalOpset: Int
+    /// What the user should know about how the model was read (conversions, normalisations).
+    public var notes: [String]
+    public var shapeInference: ShapeInference.Report
+    /// True when libonnx's checker and shape inference ran (false for models newer than it).
+    public var checkedByONNX: Bool
+}
+
+/// The ONNX frontend: parse (protobuf → IR) and check (checker, version
+/// conversion, DataInputConfig, shape inference) through libonnx.
+public enum ONNXFrontend {
+    public static var libraryOpset: Int { ONNXModelHandle.libraryOpset }
+    public static var libraryIRVersion: Int { ONNXModelHandle.libraryIRVersion }
+
+    /// Parses the .onnx file at `modelPath`, found inside `rootDirectory`.
+    public static func parse(modelPath: String, rootDirectory: String, displayName: String) throws -> ParsedModel {
+        let handle = try ONNXModelHandle(parsingFile: modelPath, displayName: displayName)
+        var parsed = ParsedModel(
+            handle: handle, model: Model(graph: Graph(), irVersion: 0, opsets: [:]), modelPath: modelPath,
+            rootDirectory: rootDirectory)
+        parsed.model = try importModel(parsed)
+        return parsed
+    }
+
+    private static func importModel(_ parsed: ParsedModel) throws -> Model {
+        var importer = ONNXGraphImporter(
+            owner: parsed.handle, rootDirectory: parsed.rootDirectory, modelDirectory: parsed.modelDirectory)
+        let graph = try importer.importMainGraph()
+        return Model(
+            graph: graph, irVersion: parsed.handle.irVersion, opsets: parsed.handle.opsets, producer: parsed.handle.producer)
+    }
+
+    public static func check(_ parsed: ParsedModel, dataInputConfig: DataInputConfig?) throws -> CheckedModel {
+        var parsed = parsed
+        let handle = parsed.handle
+        var notes = dataInputConfig?.notes ?? []
+        let originalOpset = parsed.model.opset
+        let mlOpset = parsed.model.opsets["ai.onnx.ml"] ?? 0
+        let newer =
+            parsed.model.irVersion > libraryIRVersion || originalOpset > libraryOpset
+            || mlOpset > ONNXModelHandle.libraryMLOpset
+        guard parsed.model.irVersion > 0 else {
+            throw KilnError.client(.modelCheck, "the model does not set ir_version; it is not a valid ONNX model")
+        }
+
+        if newer {
+            notes.append(
+                "the model (IR \(parsed.model.irVersion), opset \(originalOpset)) is newer than the bundled ONNX library "
+                    + "(IR \(libraryIRVersion), opset \(libraryOpset)); Kiln's own checks and shape inference were used")
+        } else {
+            try handle.check(modelDirectory: parsed.modelDirectory)
+            if originalOpset < libraryOpset {
+                do {
+                    try handle.convertVersion(to: libraryOpset)
+                    parsed.model = try importModel(parsed)
+                    notes.append("converted from opset \(originalOpset) to opset \(libraryOpset)")
+                } catch let error as KilnError {
+                    // The converter lacks adapters for some ops; the model stays valid at its own opset.
+                    notes.append("kept opset \(originalOpset): \(error.message)")
+                }
+            }
+        }
+
+        let declared = parsed.model.graph.inputs.map { DeclaredInput(name: parsed.model.graph[$0].name, type: parsed.model.graph[$0].type) }
+        let inputs = try DataInputConfig.resolve(dataInputConfig, inputs: declared, constants: [])
+        var graph = parsed.model.graph
+        for (id, input) in zip(graph.inputs, inputs) {
+            graph[id].type = TensorType(input.dataType, static: input.shape)
+        }
+
+        if !newer {
+            // Tell libonnx the bound shapes, run its inference, and take its types.
+            let inputIndex = protoInputIndexes(parsed)
+            for input in inputs {
+                guard let index = inputIndex[input.name] else { continue }
+                try handle.setInputShape(index: index, input.shape)
+            }
+            try handle.inferShapes()
+            let importer = ONNXGraphImporter(owner: handle, rootDirectory: parsed.rootDirectory, modelDirectory: parsed.modelDirectory)
+            let inferred = importer.inferredTypes()
+            for index in graph.values.indices where graph.initializers[ValueID(index)] == nil {
+                if !graph.inputs.contains(ValueID(index)), let type = inferred[graph.values[index].name] {
+                    graph.values[index].type = type
+                }
+            }
+        } else {
+            // Only the inputs and constants are trusted; Kiln infers the rest.
+            let trusted = Set(graph.inputs).union(graph.initializers.keys)
+            for index in graph.values.indices where !trusted.contains(ValueID(index)) { graph.values[index].type = nil }
+        }
+
+        let inference = ShapeInference(opset: parsed.model.opset, mode: newer ? .authority : .crossCheck)
+        let report = try inference.run(&graph)
+        if !report.uncoveredOps.isEmpty {
+            throw KilnError.client(
+                .modelCheck,
+                "the model (IR \(parsed.model.irVersion), opset \(originalOpset)) is newer than the bundled ONNX library "
+                    + "(IR \(libraryIRVersion), opset \(libraryOpset)) and Kiln's own shape inference does not cover "
+                    + report.uncoveredOps.joined(separator: ", ") + "; re-export the model at opset \(libraryOpset) or lower")
+        }
+        try requireStaticShapes(graph)
+        var model = parsed.model
+        model.graph = graph
+        return CheckedModel(
+            model: model, inputs: inputs, originalOpset: originalOpset, notes: notes, shapeInference: report,
+            checkedByONNX: !newer)
+    }
+
+    /// Graph input positions in the protobuf (which also lists initializers for IR < 4).
+    private static func protoInputIndexes(_ parsed: ParsedModel) -> [String: Int] {
+        var indexes: [String: Int] = [:]
+        let graph = CONNXGraph(parsed.handle)
+        for (index, name) in graph.inputNames.enumerated() where indexes[name] == nil { indexes[name] = index }
+        return indexes
+    }
+
+    /// After check, every tensor the main graph computes has a static shape.
+    static func requireStaticShapes(_ graph: Graph) throws {
+        for (index, node) in graph.nodes.enumerated() {
+            for case let output? in node.outputs {
+                let value = graph[output]
+                guard let type = value.type, type.staticShape != nil else {
+                    throw KilnError.client(
+                        .modelCheck,
+                        "cannot infer a static shape for \(quoted(value.name)), output of node \(describe(node, index)) "
+                            + "(got \(value.type.map(\.description) ?? "no type")); its shape may depend on input data, "
+                            + "which Kiln cannot compile, or on an input whose shape DataInputConfig does not fix")
+                }
+            }
+        }
+        for output in graph.outputs where graph[output].type?.staticShape == nil {
+            throw KilnError.client(
+                .modelCheck, "graph output \(quoted(graph[output].name)) has no static shape (\(graph[output].type.map(\.description) ?? "no type"))")
+        }
+    }
+}

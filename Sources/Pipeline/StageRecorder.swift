@@ -1,0 +1,45 @@
+import Archive
+import Diagnostics
+import Foundation
+
+/// Times each stage, turns whatever it throws into a `KilnError` of the
+/// stage's category, and keeps the records in order.
+struct StageRecorder {
+    private(set) var records: [StageRecord] = []
+
+    mutating func run<T>(_ stage: Stage, _ body: () throws -> T) throws -> T {
+        let start = Date()
+        do {
+            try Task.checkCancellation()
+            let result = try body()
+            records.append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
+            return result
+        } catch {
+            let failure = Self.kilnError(error, in: stage)
+            let status: StageRecord.Status = error is CancellationError ? .stopped : .failed
+            records.append(StageRecord(stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
+            throw PipelineFailure(records: records, error: failure)
+        }
+    }
+
+    /// The reason a stage failed, in its category. Errors that are not
+    /// `KilnError` yet (archive, I/O) get the category of the stage they
+    /// happened in; anything unexpected is Kiln's fault.
+    static func kilnError(_ error: Error, in stage: Stage) -> KilnError {
+        switch error {
+        case let error as KilnError:
+            return error
+        case let error as ArchiveError:
+            switch error {
+            case .io(let message):
+                return .server(.internal, "\(stage.rawValue): \(message)")
+            default:
+                return .client(.inputConfiguration, "cannot unpack the model archive: \(error); Please confirm the model is a tar.gz file")
+            }
+        case is CancellationError:
+            return .client(.stoppingCondition, "the job was stopped during \(stage.rawValue)")
+        default:
+            return .server(.internal, "\(stage.rawValue) failed unexpectedly: \(String(describing: error))")
+        }
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+import Frontends
+import Pipeline
+
+/// The `kiln` command: each subcommand is a thin struct over a library call.
+@main
+struct Kiln: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiln",
+        abstract: "A model compiler with the SageMaker compilation-job API.",
+        version: "kiln \(KilnVersion.current) (ONNX library opset \(ONNXFrontend.libraryOpset), IR \(ONNXFrontend.libraryIRVersion))",
+        subcommands: [Inspect.self]
+    )
+}
