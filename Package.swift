@@ -49,7 +49,7 @@ let package = Package(
             name: "PipelineTests",
             dependencies: ["Pipeline", "Frontends", "ModelIR", "Diagnostics", "Archive", "TestSupport"]
         ),
-        .testTarget(name: "kilnTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "kilnTests", dependencies: ["kiln", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

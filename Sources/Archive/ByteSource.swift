@@ -1,4 +1,3 @@
-
 import Glibc
 
 /// A pull stream of bytes: a file, a gzip decoder over a file, a buffer.

@@ -96,7 +96,8 @@ public struct SafeExtractor {
                 do {
                     targetComponents = try Self.normalizedComponents(target)
                 } catch {
-                    throw ArchiveError.unsafeEntry(path: path, reason: "hard link to \(target) points outside the work dir")
+                    throw ArchiveError.unsafeEntry(
+                        path: path, reason: "hard link to \(target) points outside the work dir")
                 }
                 let targetPath = targetComponents.joined(separator: "/")
                 guard kinds[targetPath] == .file else {
@@ -110,7 +111,8 @@ public struct SafeExtractor {
                 summary.files.append(path)
             case .characterDevice, .blockDevice, .fifo:
                 throw ArchiveError.unsafeEntry(
-                    path: path, reason: "it is a device or FIFO; a model archive may hold only files, directories and links")
+                    path: path,
+                    reason: "it is a device or FIFO; a model archive may hold only files, directories and links")
             case .unsupported(let flag):
                 throw ArchiveError.unsafeEntry(
                     path: path, reason: "tar entry type '\(String(UnicodeScalar(flag)))' is not supported")

@@ -151,7 +151,8 @@ public final class TarReader {
     private func readExtended(_ size: Int64, what: String) throws -> [UInt8] {
         guard size <= Self.maximumExtendedHeaderBytes else {
             throw ArchiveError.limitExceeded(
-                "a \(what) claims \(size) bytes; more than \(byteCountText(Self.maximumExtendedHeaderBytes)) is refused")
+                "a \(what) claims \(size) bytes; more than \(byteCountText(Self.maximumExtendedHeaderBytes)) is refused"
+            )
         }
         pendingData = size
         pendingPadding = Self.padding(size)

@@ -23,7 +23,9 @@ public final class TarWriter {
             throw ArchiveError.io("\(path): wrote \(counter.count) bytes, declared \(size)")
         }
         let padding = Int(TarReader.padding(size))
-        if padding > 0 { try Self.zeros.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<padding])) } }
+        if padding > 0 {
+            try Self.zeros.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<padding])) }
+        }
     }
 
     public func addFile(_ path: String, bytes: [UInt8], mode: UInt32 = 0o644) throws {
@@ -104,7 +106,10 @@ public final class TarWriter {
         put(octal(0, width: 8), at: 337)  // devminor
         put(prefix, at: 345)
         let checksum = block.reduce(0) { $0 + Int64($1) }
-        put(Array((String(repeating: "0", count: 6 - String(checksum, radix: 8).count) + String(checksum, radix: 8)).utf8) + [0, UInt8(ascii: " ")], at: 148)
+        put(
+            Array(
+                (String(repeating: "0", count: 6 - String(checksum, radix: 8).count) + String(checksum, radix: 8)).utf8)
+                + [0, UInt8(ascii: " ")], at: 148)
         return block
     }
 }

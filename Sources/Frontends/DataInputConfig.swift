@@ -49,7 +49,8 @@ public struct DataInputConfig: Sendable, Equatable {
         switch value {
         case .object(let members):
             guard !members.isEmpty else {
-                throw KilnError.client(.dataInputConfig, "the DataInputConfig object is empty; give a shape for each model input")
+                throw KilnError.client(
+                    .dataInputConfig, "the DataInputConfig object is empty; give a shape for each model input")
             }
             var seen: Set<String> = []
             var shapes: [NamedShape] = []
@@ -66,21 +67,24 @@ public struct DataInputConfig: Sendable, Equatable {
                 return DataInputConfig(form: .ordered([try dims(value, for: "the first input")]), notes: notes)
             }
             guard !elements.isEmpty else {
-                throw KilnError.client(.dataInputConfig, "the DataInputConfig list is empty; give a shape for each model input")
+                throw KilnError.client(
+                    .dataInputConfig, "the DataInputConfig list is empty; give a shape for each model input")
             }
             let shapes = try elements.enumerated().map { try dims($1, for: "input #\($0)") }
             return DataInputConfig(form: .ordered(shapes), notes: notes)
         default:
             throw KilnError.client(
                 .dataInputConfig,
-                "DataInputConfig must be a JSON object like {\"input\": [1,3,224,224]} or a list of shapes, not \(normalizedText(value))")
+                "DataInputConfig must be a JSON object like {\"input\": [1,3,224,224]} or a list of shapes, not \(normalizedText(value))"
+            )
         }
     }
 
     private static func dims(_ value: JSONValue, for what: String) throws -> [Int] {
         guard case .array(let elements) = value else {
             throw KilnError.client(
-                .dataInputConfig, "the shape of \(what) must be a list of integers like [1,3,224,224], not \(normalizedText(value))")
+                .dataInputConfig,
+                "the shape of \(what) must be a list of integers like [1,3,224,224], not \(normalizedText(value))")
         }
         return try elements.map { element in
             guard case .integer(let dim) = element else {
@@ -143,7 +147,9 @@ extension DataInputConfig {
         let inputs = declared.filter { !constants.contains($0.name) }
         for input in inputs where input.type == nil {
             throw KilnError.client(
-                .modelCheck, "model input \(quoted(input.name)) is not a tensor (a sequence, map or optional); Kiln compiles tensor inputs only")
+                .modelCheck,
+                "model input \(quoted(input.name)) is not a tensor (a sequence, map or optional); Kiln compiles tensor inputs only"
+            )
         }
         var given: [String: [Int]] = [:]
         switch config?.form {
@@ -155,7 +161,8 @@ extension DataInputConfig {
                     if constants.contains(entry.name) {
                         throw KilnError.client(
                             .dataInputConfig,
-                            "\(quoted(entry.name)) is a constant of the model (an initializer), not an input; remove it from DataInputConfig")
+                            "\(quoted(entry.name)) is a constant of the model (an initializer), not an input; remove it from DataInputConfig"
+                        )
                     }
                     throw KilnError.client(
                         .dataInputConfig,
@@ -221,6 +228,8 @@ extension DataInputConfig {
     }
 
     private static func list(_ inputs: [DeclaredInput]) -> String {
-        inputs.isEmpty ? "(none)" : inputs.map { "\(quoted($0.name)) \($0.type.map { shapeText($0.shape) } ?? "")" }.joined(separator: ", ")
+        inputs.isEmpty
+            ? "(none)"
+            : inputs.map { "\(quoted($0.name)) \($0.type.map { shapeText($0.shape) } ?? "")" }.joined(separator: ", ")
     }
 }

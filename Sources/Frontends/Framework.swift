@@ -18,7 +18,8 @@ public enum Framework: String, Sendable, CaseIterable, Codable {
         guard let framework = Framework(rawValue: text.uppercased()) else {
             throw KilnError.client(
                 .inputConfiguration,
-                "unknown Framework \(quoted(text)); use one of \(Framework.allCases.map(\.rawValue).joined(separator: ", "))")
+                "unknown Framework \(quoted(text)); use one of \(Framework.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         self = framework
     }

@@ -20,15 +20,19 @@ public enum ModelLocator {
             return candidates[0]
         case 0:
             let shown = files.sorted().prefix(10).map { quoted($0) }.joined(separator: ", ")
-            let found = files.isEmpty ? "it is empty" : "it holds \(files.count) file(s): \(shown)\(files.count > 10 ? ", ..." : "")"
+            let found =
+                files.isEmpty
+                ? "it is empty" : "it holds \(files.count) file(s): \(shown)\(files.count > 10 ? ", ..." : "")"
             throw KilnError.client(
                 .inputConfiguration,
-                "no *\(suffix) file in \(archiveName) (\(found)); a \(framework.rawValue) model archive must contain exactly one *\(suffix) file")
+                "no *\(suffix) file in \(archiveName) (\(found)); a \(framework.rawValue) model archive must contain exactly one *\(suffix) file"
+            )
         default:
             let shown = candidates.prefix(10).map { quoted($0) }.joined(separator: ", ")
             throw KilnError.client(
                 .inputConfiguration,
-                "\(archiveName) holds \(candidates.count) *\(suffix) files (\(shown)); a \(framework.rawValue) model archive must contain exactly one")
+                "\(archiveName) holds \(candidates.count) *\(suffix) files (\(shown)); a \(framework.rawValue) model archive must contain exactly one"
+            )
         }
     }
 }

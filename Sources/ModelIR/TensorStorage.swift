@@ -62,7 +62,9 @@ public struct Constant: Sendable {
         let count = elementCount
         func read<T: FixedWidthInteger>(_: T.Type) -> [Int]? {
             guard bytes.count >= count * MemoryLayout<T>.size else { return nil }
-            return (0..<count).map { Int(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) }
+            return (0..<count).map {
+                Int(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self))
+            }
         }
         switch dataType {
         case .int64: return read(Int64.self)

@@ -14,16 +14,20 @@ public struct LocalObjectStore: Sendable {
     public func path(bucket: String, key: String) throws -> String {
         let validBucket =
             (3...63).contains(bucket.utf8.count)
-            && bucket.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D }
+            && bucket.utf8.allSatisfy {
+                ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D
+            }
         guard validBucket else {
             throw KilnError.client(
-                .inputConfiguration, "\(quoted(bucket)) is not a valid S3 bucket name (3-63 lower-case letters, digits, '.' or '-')")
+                .inputConfiguration,
+                "\(quoted(bucket)) is not a valid S3 bucket name (3-63 lower-case letters, digits, '.' or '-')")
         }
         let parts = key.split(separator: "/", omittingEmptySubsequences: false)
         guard !key.utf8.contains(0), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
             throw KilnError.client(
                 .inputConfiguration,
-                "S3 key \(quoted(key)) has an empty, '.' or '..' path segment, which the local object store cannot hold")
+                "S3 key \(quoted(key)) has an empty, '.' or '..' path segment, which the local object store cannot hold"
+            )
         }
         return "\(root)/\(bucket)/\(key)"
     }
@@ -45,7 +49,9 @@ public struct ObjectFetcher: Sendable {
             let path = try store.path(bucket: bucket, key: key)
             try requireRegularFile(
                 path, shownAs: uri.description,
-                missing: "does not exist (bucket \(quoted(bucket)), key \(quoted(key)); the local object store keeps it at \(path))")
+                missing:
+                    "does not exist (bucket \(quoted(bucket)), key \(quoted(key)); the local object store keeps it at \(path))"
+            )
             return path
         case .https:
             throw KilnError.client(
@@ -61,7 +67,8 @@ public struct ObjectFetcher: Sendable {
             throw KilnError.client(.inputConfiguration, "\(shownAs) \(missing)")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw KilnError.client(.inputConfiguration, "\(shownAs) is not a regular file; give the path of a model.tar.gz")
+            throw KilnError.client(
+                .inputConfiguration, "\(shownAs) is not a regular file; give the path of a model.tar.gz")
         }
         guard access(path, R_OK) == 0 else {
             throw KilnError.client(.inputConfiguration, "\(shownAs) is not readable")

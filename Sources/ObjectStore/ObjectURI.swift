@@ -13,22 +13,27 @@ public enum ObjectURI: Equatable, Sendable, CustomStringConvertible {
     public init(parsing text: String, workingDirectory: String) throws {
         if text.hasPrefix("s3://") {
             let rest = text.dropFirst("s3://".count)
-            guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) != rest.endIndex else {
-                throw KilnError.client(.inputConfiguration, "\(quoted(text)) is not an S3 URI of the form s3://bucket/key")
+            guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex,
+                rest.index(after: slash) != rest.endIndex
+            else {
+                throw KilnError.client(
+                    .inputConfiguration, "\(quoted(text)) is not an S3 URI of the form s3://bucket/key")
             }
             self = .s3(bucket: String(rest[..<slash]), key: String(rest[rest.index(after: slash)...]))
         } else if text.hasPrefix("file://") {
             var rest = String(text.dropFirst("file://".count))
             if rest.hasPrefix("localhost/") { rest = String(rest.dropFirst("localhost".count)) }
             guard rest.hasPrefix("/"), let decoded = Self.percentDecoded(rest) else {
-                throw KilnError.client(.inputConfiguration, "\(quoted(text)) is not a file URI of the form file:///absolute/path")
+                throw KilnError.client(
+                    .inputConfiguration, "\(quoted(text)) is not a file URI of the form file:///absolute/path")
             }
             self = .file(path: decoded)
         } else if text.hasPrefix("https://") || text.hasPrefix("http://") {
             self = .https(text)
         } else if text.contains("://") {
             throw KilnError.client(
-                .inputConfiguration, "\(quoted(text)) uses a scheme Kiln does not read; use s3://, https://, file:// or a path")
+                .inputConfiguration,
+                "\(quoted(text)) uses a scheme Kiln does not read; use s3://, https://, file:// or a path")
         } else {
             guard !text.isEmpty else { throw KilnError.client(.inputConfiguration, "the model location is empty") }
             self = .file(path: text.hasPrefix("/") ? text : workingDirectory + "/" + text)

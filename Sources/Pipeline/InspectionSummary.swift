@@ -35,7 +35,8 @@ public struct InspectionSummary: Codable, Sendable {
         let graph = model.graph
         func tensor(_ id: ValueID) -> Tensor {
             let value = graph[id]
-            return Tensor(name: value.name, dtype: value.type?.dataType.name ?? "?", shape: value.type?.staticShape ?? [])
+            return Tensor(
+                name: value.name, dtype: value.type?.dataType.name ?? "?", shape: value.type?.staticShape ?? [])
         }
         modelFile = inspection.modelFile
         irVersion = model.irVersion
@@ -63,7 +64,9 @@ public struct InspectionSummary: Codable, Sendable {
     }
 
     static func stage(_ record: StageRecord) -> Stage {
-        Stage(stage: record.stage.rawValue, status: record.status.rawValue, seconds: record.seconds, failureReason: record.failureReason)
+        Stage(
+            stage: record.stage.rawValue, status: record.status.rawValue, seconds: record.seconds,
+            failureReason: record.failureReason)
     }
 }
 

@@ -33,8 +33,22 @@ public struct PipelineEnvironment: Sendable {
         self.workingDirectory = workingDirectory
     }
 
-    public static func fromProcess() -> PipelineEnvironment {
-        PipelineEnvironment(home: .fromEnvironment(), workingDirectory: FileManager.default.currentDirectoryPath)
+    /// `$KILN_HOME`, the current directory, and the extraction limits from
+    /// `KILN_MAX_UNPACKED_BYTES` / `KILN_MAX_ARCHIVE_ENTRIES` when set.
+    public static func fromProcess() throws -> PipelineEnvironment {
+        let variables = ProcessInfo.processInfo.environment
+        var limits = ExtractionLimits.standard
+        func positive(_ name: String) throws -> Int64? {
+            guard let text = variables[name], !text.isEmpty else { return nil }
+            guard let value = Int64(text), value > 0 else {
+                throw KilnError.client(.inputConfiguration, "\(name)=\(quoted(text)) is not a positive whole number")
+            }
+            return value
+        }
+        if let bytes = try positive("KILN_MAX_UNPACKED_BYTES") { limits.maximumTotalBytes = bytes }
+        if let entries = try positive("KILN_MAX_ARCHIVE_ENTRIES") { limits.maximumEntries = Int(clamping: entries) }
+        return PipelineEnvironment(
+            home: .fromEnvironment(), limits: limits, workingDirectory: FileManager.default.currentDirectoryPath)
     }
 }
 
@@ -68,14 +82,17 @@ public struct Pipeline: Sendable {
             workDirectory = try makeWorkDirectory(prefix: "inspect")
         } catch {
             throw PipelineFailure(
-                records: [], error: .server(.internal, "cannot create a work dir under \(environment.home.workDirectory): \(error)"))
+                records: [],
+                error: .server(.internal, "cannot create a work dir under \(environment.home.workDirectory): \(error)"))
         }
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
         return try frontHalf(request, workDirectory: workDirectory, recorder: &recorder)
     }
 
     /// fetch → unpack → parse → check into `workDirectory`.
-    func frontHalf(_ request: PipelineRequest, workDirectory: String, recorder: inout StageRecorder) throws -> Inspection {
+    func frontHalf(_ request: PipelineRequest, workDirectory: String, recorder: inout StageRecorder) throws
+        -> Inspection
+    {
         let fetcher = ObjectFetcher(store: LocalObjectStore(home: environment.home))
 
         // fetch: the model as a local file (local files are read in place).
@@ -86,11 +103,14 @@ public struct Pipeline: Sendable {
         }
 
         // unpack: a tar.gz (or tar) into the work dir; a bare model file is used where it is.
-        let unpacked = try recorder.run(.unpack) { try unpack(localPath, name: uri.baseName, request.framework, into: workDirectory) }
+        let unpacked = try recorder.run(.unpack) {
+            try unpack(localPath, name: uri.baseName, request.framework, into: workDirectory)
+        }
 
         // parse: find the model file and build the IR.
         let (modelFile, parsed) = try recorder.run(.parse) {
-            let modelFile = try ModelLocator.locate(in: unpacked.files, framework: request.framework, archiveName: uri.baseName)
+            let modelFile = try ModelLocator.locate(
+                in: unpacked.files, framework: request.framework, archiveName: uri.baseName)
             let parsed = try ONNXFrontend.parse(
                 modelPath: unpacked.root + "/" + modelFile, rootDirectory: unpacked.root, displayName: modelFile)
             return (modelFile, parsed)
@@ -101,7 +121,8 @@ public struct Pipeline: Sendable {
             let config = try request.dataInputConfig.map(DataInputConfig.parse)
             return try ONNXFrontend.check(parsed, dataInputConfig: config)
         }
-        return Inspection(modelFile: modelFile, archiveFormat: unpacked.format, checked: checked, records: recorder.records)
+        return Inspection(
+            modelFile: modelFile, archiveFormat: unpacked.format, checked: checked, records: recorder.records)
     }
 
     struct Unpacked {
@@ -110,7 +131,9 @@ public struct Pipeline: Sendable {
         var format: ArchiveFormat
     }
 
-    private func unpack(_ path: String, name: String, _ framework: Framework, into workDirectory: String) throws -> Unpacked {
+    private func unpack(_ path: String, name: String, _ framework: Framework, into workDirectory: String) throws
+        -> Unpacked
+    {
         let format = try ArchiveFormat.detect(path: path)
         switch format {
         case .plain:
@@ -121,7 +144,9 @@ public struct Pipeline: Sendable {
                         + "Please confirm the model is a tar.gz file")
             }
             let directory = (path as NSString).deletingLastPathComponent
-            return Unpacked(root: directory.isEmpty ? "." : directory, files: [(path as NSString).lastPathComponent], format: format)
+            return Unpacked(
+                root: directory.isEmpty ? "." : directory, files: [(path as NSString).lastPathComponent], format: format
+            )
         case .tar, .tarGzip:
             let root = workDirectory + "/model"
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)

@@ -39,4 +39,3 @@ public struct PipelineFailure: Error, Sendable {
 
     public var failureReason: String { error.failureReason }
 }
-

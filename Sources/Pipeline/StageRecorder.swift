@@ -17,7 +17,9 @@ struct StageRecorder {
         } catch {
             let failure = Self.kilnError(error, in: stage)
             let status: StageRecord.Status = error is CancellationError ? .stopped : .failed
-            records.append(StageRecord(stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
+            records.append(
+                StageRecord(
+                    stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
             throw PipelineFailure(records: records, error: failure)
         }
     }
@@ -33,8 +35,19 @@ struct StageRecorder {
             switch error {
             case .io(let message):
                 return .server(.internal, "\(stage.rawValue): \(message)")
-            default:
-                return .client(.inputConfiguration, "cannot unpack the model archive: \(error); Please confirm the model is a tar.gz file")
+            case .limitExceeded:
+                return .client(
+                    .inputConfiguration,
+                    "cannot unpack the model archive: \(error); if the model really is this large, raise "
+                        + "KILN_MAX_UNPACKED_BYTES or KILN_MAX_ARCHIVE_ENTRIES")
+            case .unsafeEntry:
+                return .client(
+                    .inputConfiguration,
+                    "cannot unpack the model archive: \(error); repack the archive without that entry")
+            case .corruptGzip, .truncated, .corruptTar:
+                return .client(
+                    .inputConfiguration,
+                    "cannot unpack the model archive: \(error); Please confirm the model is a tar.gz file")
             }
         case is CancellationError:
             return .client(.stoppingCondition, "the job was stopped during \(stage.rawValue)")

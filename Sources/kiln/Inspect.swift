@@ -14,7 +14,10 @@ struct Inspect: ParsableCommand {
     @Option(help: "The InputConfig.Framework of the model.")
     var framework: String = "ONNX"
 
-    @Option(help: #"Input shapes: '{"input": [1,3,224,224]}' or '[[1,3,224,224]]'. Optional when the model's inputs are static."#)
+    @Option(
+        help:
+            #"Input shapes: '{"input": [1,3,224,224]}' or '[[1,3,224,224]]'. Optional when the model's inputs are static."#
+    )
     var dataInputConfig: String?
 
     @Flag(help: "Print JSON instead of text.")
@@ -22,14 +25,16 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let framework: Framework
+        let environment: PipelineEnvironment
         do {
             framework = try Framework(parsing: self.framework)
+            environment = try PipelineEnvironment.fromProcess()
         } catch let error as KilnError {
             throw fail(error.failureReason)
         }
         let request = PipelineRequest(modelURI: model, framework: framework, dataInputConfig: dataInputConfig)
         do {
-            let inspection = try Pipeline(environment: .fromProcess()).inspect(request)
+            let inspection = try Pipeline(environment: environment).inspect(request)
             let summary = InspectionSummary(inspection)
             print(json ? try jsonText(summary) : InspectionText.render(summary))
         } catch let failure as PipelineFailure {

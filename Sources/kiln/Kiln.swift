@@ -8,7 +8,8 @@ struct Kiln: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "A model compiler with the SageMaker compilation-job API.",
-        version: "kiln \(KilnVersion.current) (ONNX library opset \(ONNXFrontend.libraryOpset), IR \(ONNXFrontend.libraryIRVersion))",
+        version:
+            "kiln \(KilnVersion.current) (ONNX library opset \(ONNXFrontend.libraryOpset), IR \(ONNXFrontend.libraryIRVersion))",
         subcommands: [Inspect.self]
     )
 }

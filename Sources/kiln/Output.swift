@@ -30,13 +30,22 @@ enum InspectionText {
         if let producer = summary.producer, !producer.isEmpty { model += ", from \(producer)" }
         row("model", model + ")")
         for note in summary.notes { row("note", note) }
-        for input in summary.inputs { row("input", "\(input.name)  \(input.dtype) [\(input.shape.map(String.init).joined(separator: ","))]") }
-        for output in summary.outputs { row("output", "\(output.name)  \(output.dtype) [\(output.shape.map(String.init).joined(separator: ","))]") }
+        for input in summary.inputs {
+            row("input", "\(input.name)  \(input.dtype) [\(input.shape.map(String.init).joined(separator: ","))]")
+        }
+        for output in summary.outputs {
+            row("output", "\(output.name)  \(output.dtype) [\(output.shape.map(String.init).joined(separator: ","))]")
+        }
         row("parameters", "\(grouped(summary.parameterCount ?? 0)) (\(bytesText(summary.parameterBytes ?? 0)))")
         let ops = summary.ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-        row("ops", "\(summary.ops.values.reduce(0, +)) nodes: " + ops.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        row(
+            "ops",
+            "\(summary.ops.values.reduce(0, +)) nodes: " + ops.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         let total = summary.stages.reduce(0) { $0 + $1.seconds }
-        row("stages", summary.stages.map { "\($0.stage) \(seconds($0.seconds))" }.joined(separator: "  ") + "  (total \(seconds(total)))")
+        row(
+            "stages",
+            summary.stages.map { "\($0.stage) \(seconds($0.seconds))" }.joined(separator: "  ")
+                + "  (total \(seconds(total)))")
         return lines.joined(separator: "\n")
     }
 
@@ -53,6 +62,7 @@ enum InspectionText {
     }
 
     static func bytesText(_ bytes: Int) -> String {
-        bytes >= 1_000_000 ? String(format: "%.1f MB", Double(bytes) / 1e6) : String(format: "%.1f kB", Double(bytes) / 1e3)
+        bytes >= 1_000_000
+            ? String(format: "%.1f MB", Double(bytes) / 1e6) : String(format: "%.1f kB", Double(bytes) / 1e3)
     }
 }

@@ -51,7 +51,8 @@ public enum ONNXFrontend {
             owner: parsed.handle, rootDirectory: parsed.rootDirectory, modelDirectory: parsed.modelDirectory)
         let graph = try importer.importMainGraph()
         return Model(
-            graph: graph, irVersion: parsed.handle.irVersion, opsets: parsed.handle.opsets, producer: parsed.handle.producer)
+            graph: graph, irVersion: parsed.handle.irVersion, opsets: parsed.handle.opsets,
+            producer: parsed.handle.producer)
     }
 
     public static func check(_ parsed: ParsedModel, dataInputConfig: DataInputConfig?) throws -> CheckedModel {
@@ -70,7 +71,8 @@ public enum ONNXFrontend {
         if newer {
             notes.append(
                 "the model (IR \(parsed.model.irVersion), opset \(originalOpset)) is newer than the bundled ONNX library "
-                    + "(IR \(libraryIRVersion), opset \(libraryOpset)); Kiln's own checks and shape inference were used")
+                    + "(IR \(libraryIRVersion), opset \(libraryOpset)); Kiln's own checks and shape inference were used"
+            )
         } else {
             try handle.check(modelDirectory: parsed.modelDirectory)
             if originalOpset < libraryOpset {
@@ -85,7 +87,9 @@ public enum ONNXFrontend {
             }
         }
 
-        let declared = parsed.model.graph.inputs.map { DeclaredInput(name: parsed.model.graph[$0].name, type: parsed.model.graph[$0].type) }
+        let declared = parsed.model.graph.inputs.map {
+            DeclaredInput(name: parsed.model.graph[$0].name, type: parsed.model.graph[$0].type)
+        }
         let inputs = try DataInputConfig.resolve(dataInputConfig, inputs: declared, constants: [])
         var graph = parsed.model.graph
         for (id, input) in zip(graph.inputs, inputs) {
@@ -100,7 +104,8 @@ public enum ONNXFrontend {
                 try handle.setInputShape(index: index, input.shape)
             }
             try handle.inferShapes()
-            let importer = ONNXGraphImporter(owner: handle, rootDirectory: parsed.rootDirectory, modelDirectory: parsed.modelDirectory)
+            let importer = ONNXGraphImporter(
+                owner: handle, rootDirectory: parsed.rootDirectory, modelDirectory: parsed.modelDirectory)
             let inferred = importer.inferredTypes()
             for index in graph.values.indices where graph.initializers[ValueID(index)] == nil {
                 if !graph.inputs.contains(ValueID(index)), let type = inferred[graph.values[index].name] {
@@ -120,7 +125,8 @@ public enum ONNXFrontend {
                 .modelCheck,
                 "the model (IR \(parsed.model.irVersion), opset \(originalOpset)) is newer than the bundled ONNX library "
                     + "(IR \(libraryIRVersion), opset \(libraryOpset)) and Kiln's own shape inference does not cover "
-                    + report.uncoveredOps.joined(separator: ", ") + "; re-export the model at opset \(libraryOpset) or lower")
+                    + report.uncoveredOps.joined(separator: ", ")
+                    + "; re-export the model at opset \(libraryOpset) or lower")
         }
         try requireStaticShapes(graph)
         var model = parsed.model
@@ -154,7 +160,9 @@ public enum ONNXFrontend {
         }
         for output in graph.outputs where graph[output].type?.staticShape == nil {
             throw KilnError.client(
-                .modelCheck, "graph output \(quoted(graph[output].name)) has no static shape (\(graph[output].type.map(\.description) ?? "no type"))")
+                .modelCheck,
+                "graph output \(quoted(graph[output].name)) has no static shape (\(graph[output].type.map(\.description) ?? "no type"))"
+            )
         }
     }
 }

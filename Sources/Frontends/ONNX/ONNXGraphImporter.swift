@@ -65,7 +65,9 @@ struct ONNXGraphImporter {
             produced.insert(name)
         }
         if connx_graph_sparse_initializer_count(pointer) > 0 {
-            throw KilnError.client(.unsupportedDataType, "the model has sparse initializers, which Kiln does not support; store them dense")
+            throw KilnError.client(
+                .unsupportedDataType, "the model has sparse initializers, which Kiln does not support; store them dense"
+            )
         }
 
         for index in 0..<connx_graph_input_count(pointer) {
@@ -93,7 +95,8 @@ struct ONNXGraphImporter {
             let label = nodeName.isEmpty ? "#\(index) (\(opType))" : "#\(index) \(quoted(nodeName)) (\(opType))"
             var inputs: [ValueID?] = []
             for slot in 0..<connx_node_input_count(node) {
-                let inputName = try name(string { connx_node_input(node, slot, $0, $1) }, "an input name of node \(label)")
+                let inputName = try name(
+                    string { connx_node_input(node, slot, $0, $1) }, "an input name of node \(label)")
                 if inputName.isEmpty {
                     inputs.append(nil)
                 } else if let id = ids[inputName] {
@@ -114,7 +117,8 @@ struct ONNXGraphImporter {
             let visible = (outerScope ?? []).union(ids.keys)
             for slot in 0..<connx_node_attr_count(node) {
                 let attribute = connx_node_attr(node, slot)!
-                let attributeName = try name(string { connx_attr_name(attribute, $0, $1) }, "an attribute name of node \(label)")
+                let attributeName = try name(
+                    string { connx_attr_name(attribute, $0, $1) }, "an attribute name of node \(label)")
                 guard attributes[attributeName] == nil else {
                     throw KilnError.client(.modelCheck, "node \(label) has attribute \(quoted(attributeName)) twice")
                 }
@@ -122,14 +126,17 @@ struct ONNXGraphImporter {
             }
             var outputs: [ValueID?] = []
             for slot in 0..<connx_node_output_count(node) {
-                let outputName = try name(string { connx_node_output(node, slot, $0, $1) }, "an output name of node \(label)")
+                let outputName = try name(
+                    string { connx_node_output(node, slot, $0, $1) }, "an output name of node \(label)")
                 if outputName.isEmpty {
                     outputs.append(nil)
                     continue
                 }
                 guard !produced.contains(outputName) else {
                     throw KilnError.client(
-                        .modelCheck, "value \(quoted(outputName)) is produced twice (again by node \(label)); ONNX values have one producer")
+                        .modelCheck,
+                        "value \(quoted(outputName)) is produced twice (again by node \(label)); ONNX values have one producer"
+                    )
                 }
                 let id = graph.addValue(Value(name: outputName, type: nil))
                 ids[outputName] = id
@@ -137,7 +144,9 @@ struct ONNXGraphImporter {
                 outputs.append(id)
             }
             graph.nodes.append(
-                Node(name: nodeName, opType: opType, domain: domain, inputs: inputs, outputs: outputs, attributes: attributes))
+                Node(
+                    name: nodeName, opType: opType, domain: domain, inputs: inputs, outputs: outputs,
+                    attributes: attributes))
         }
 
         for index in 0..<connx_graph_output_count(pointer) {
@@ -145,9 +154,13 @@ struct ONNXGraphImporter {
             guard let (name, type) = valueInfo(info) else {
                 throw KilnError.client(.modelCheck, "a graph output name is not valid UTF-8")
             }
-            guard let id = ids[name] ?? (isSubgraph && (outerScope?.contains(name) ?? false) ? graph.addValue(Value(name: name, type: nil)) : nil)
+            guard
+                let id = ids[name]
+                    ?? (isSubgraph && (outerScope?.contains(name) ?? false)
+                        ? graph.addValue(Value(name: name, type: nil)) : nil)
             else {
-                throw KilnError.client(.modelCheck, "graph output \(quoted(name)) is not produced by any node, input or initializer")
+                throw KilnError.client(
+                    .modelCheck, "graph output \(quoted(name)) is not produced by any node, input or initializer")
             }
             ids[name] = id
             if graph[id].type == nil || graph[id].type?.shape == nil { graph[id].type = type ?? graph[id].type }
@@ -160,7 +173,9 @@ struct ONNXGraphImporter {
         return graph
     }
 
-    private mutating func importAttribute(_ attribute: OpaquePointer, node: String, scope: Set<String>) throws -> AttributeValue {
+    private mutating func importAttribute(_ attribute: OpaquePointer, node: String, scope: Set<String>) throws
+        -> AttributeValue
+    {
         if connx_attr_is_reference(attribute) != 0 {
             return .unsupported(kind: "reference to a function attribute")
         }
@@ -179,17 +194,20 @@ struct ONNXGraphImporter {
             let count = connx_attr_ints(attribute, &values)
             return .ints(count == 0 ? [] : UnsafeBufferPointer(start: values, count: count).map { Int($0) })
         case 8:
-            return .strings((0..<connx_attr_strings_count(attribute)).map { index in
-                rawBytes(string { connx_attr_string(attribute, index, $0, $1) })
-            })
+            return .strings(
+                (0..<connx_attr_strings_count(attribute)).map { index in
+                    rawBytes(string { connx_attr_string(attribute, index, $0, $1) })
+                })
         case 9:
-            return .tensors(try (0..<connx_attr_tensors_count(attribute)).map {
-                try importTensor(connx_attr_tensor(attribute, $0)!, name: "an attribute tensor of node \(node)")
-            })
+            return .tensors(
+                try (0..<connx_attr_tensors_count(attribute)).map {
+                    try importTensor(connx_attr_tensor(attribute, $0)!, name: "an attribute tensor of node \(node)")
+                })
         case 10:
-            return .graphs(try (0..<connx_attr_graphs_count(attribute)).map {
-                try importGraph(connx_attr_graph(attribute, $0), outerScope: scope)
-            })
+            return .graphs(
+                try (0..<connx_attr_graphs_count(attribute)).map {
+                    try importGraph(connx_attr_graph(attribute, $0), outerScope: scope)
+                })
         case 11, 12: return .unsupported(kind: "sparse tensor")
         case 13, 14: return .unsupported(kind: "type proto")
         default: return .unsupported(kind: "attribute type \(connx_attr_type(attribute))")
@@ -207,7 +225,8 @@ struct ONNXGraphImporter {
         let rank = connx_tensor_dims(tensor, &dimsPointer)
         let shape = rank == 0 ? [] : UnsafeBufferPointer(start: dimsPointer, count: rank).map { Int($0) }
         guard shape.allSatisfy({ $0 >= 0 }), let count = elementCount(shape) else {
-            throw KilnError.client(.modelCheck, "tensor \(quoted(name)) declares an invalid or overflowing shape \(shapeText(shape))")
+            throw KilnError.client(
+                .modelCheck, "tensor \(quoted(name)) declares an invalid or overflowing shape \(shapeText(shape))")
         }
         guard let elementSize = dataType.byteSize else {
             // Strings and 4-bit types: no fixed-width bytes to borrow; later stages reject them by type.
@@ -218,7 +237,8 @@ struct ONNXGraphImporter {
             throw KilnError.client(.modelCheck, "tensor \(quoted(name)) with shape \(shapeText(shape)) is too large")
         }
         if connx_tensor_is_external(tensor) != 0 {
-            return Constant(dataType: dataType, shape: shape, storage: try externalData(tensor, name: name, expected: expected))
+            return Constant(
+                dataType: dataType, shape: shape, storage: try externalData(tensor, name: name, expected: expected))
         }
         var data: UnsafeRawPointer?
         var fieldCount = 0
@@ -247,7 +267,9 @@ struct ONNXGraphImporter {
 
     /// Converts a typed repeated field (int32_data holds int8…float16 widened,
     /// uint64_data holds uint32) into the element type's own little-endian bytes.
-    static func narrow(field: Int32, data: UnsafeRawPointer?, count: Int, to type: DataType, name: String) throws -> TensorStorage {
+    static func narrow(field: Int32, data: UnsafeRawPointer?, count: Int, to type: DataType, name: String) throws
+        -> TensorStorage
+    {
         guard let data else { return TensorStorage([]) }
         func convert<Source, Target>(_: Source.Type, _ transform: (Source) -> Target) -> TensorStorage {
             let source = UnsafeBufferPointer(start: data.assumingMemoryBound(to: Source.self), count: count)
@@ -267,7 +289,8 @@ struct ONNXGraphImporter {
         case (7, .uint64): return convert(UInt64.self) { $0 }
         case (7, .uint32): return convert(UInt64.self) { UInt32(truncatingIfNeeded: $0) }
         default:
-            throw KilnError.client(.modelCheck, "tensor \(quoted(name)) of type \(type.name) stores its data in the wrong field")
+            throw KilnError.client(
+                .modelCheck, "tensor \(quoted(name)) of type \(type.name) stores its data in the wrong field")
         }
     }
 
@@ -286,7 +309,9 @@ struct ONNXGraphImporter {
         }
         guard !location.hasPrefix("/") else {
             throw KilnError.client(
-                .inputConfiguration, "tensor \(quoted(name)) refers to external data at absolute path \(quoted(location)); it must be a file inside the archive")
+                .inputConfiguration,
+                "tensor \(quoted(name)) refers to external data at absolute path \(quoted(location)); it must be a file inside the archive"
+            )
         }
         let offset = Int(entries["offset"] ?? "0")
         let length = entries["length"].map { Int($0) }
@@ -299,20 +324,25 @@ struct ONNXGraphImporter {
         guard offset <= file.length, size <= available else {
             throw KilnError.client(
                 .modelCheck,
-                "tensor \(quoted(name)) reads \(size) bytes at offset \(offset) of \(quoted(location)), which has only \(file.length)")
+                "tensor \(quoted(name)) reads \(size) bytes at offset \(offset) of \(quoted(location)), which has only \(file.length)"
+            )
         }
         guard size == expected else {
             throw KilnError.client(
-                .modelCheck, "tensor \(quoted(name)) needs \(expected) bytes but its external data in \(quoted(location)) has \(size)")
+                .modelCheck,
+                "tensor \(quoted(name)) needs \(expected) bytes but its external data in \(quoted(location)) has \(size)"
+            )
         }
-        return TensorStorage(borrowing: UnsafeRawBufferPointer(start: file.base.map { $0 + offset }, count: size), owner: file)
+        return TensorStorage(
+            borrowing: UnsafeRawBufferPointer(start: file.base.map { $0 + offset }, count: size), owner: file)
     }
 
     private mutating func mapInsideArchive(_ location: String, tensor: String) throws -> MappedFile {
         if let mapped = mappedFiles[location] { return mapped }
         let outside = KilnError.client(
             .inputConfiguration,
-            "tensor \(quoted(tensor)) refers to external data \(quoted(location)), which is not a file inside the model archive")
+            "tensor \(quoted(tensor)) refers to external data \(quoted(location)), which is not a file inside the model archive"
+        )
         guard let resolved = realPath(modelDirectory + "/" + location), let root = realPath(rootDirectory),
             resolved.hasPrefix(root + "/")
         else { throw outside }

@@ -17,7 +17,9 @@ final class ONNXModelHandle: @unchecked Sendable {
         var error = [CChar](repeating: 0, count: 1024)
         guard let model = connx_parse_file(path, &error, error.count) else {
             throw KilnError.client(
-                .inputConfiguration, "\(displayName) is not a valid ONNX model: \(Self.message(error)); re-export it or check that the file is not damaged")
+                .inputConfiguration,
+                "\(displayName) is not a valid ONNX model: \(Self.message(error)); re-export it or check that the file is not damaged"
+            )
         }
         pointer = model
     }
@@ -97,5 +99,7 @@ func strictText(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> String? {
 
 func rawBytes(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> [UInt8] {
     guard let pointer, length > 0 else { return [] }
-    return pointer.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+    return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+        Array(UnsafeBufferPointer(start: $0, count: length))
+    }
 }

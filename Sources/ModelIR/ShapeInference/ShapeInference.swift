@@ -63,7 +63,8 @@ public struct ShapeInference {
                     throw KilnError.server(
                         .check,
                         "Kiln's shape inference gives \(inferred.type) for output \(slot) of node \(describe(node, index)) "
-                            + "but ONNX's gives \(existing.dataType.name)\(shapeText(existingShape)); please report this model")
+                            + "but ONNX's gives \(existing.dataType.name)\(shapeText(existingShape)); please report this model"
+                    )
                 }
                 graph[output].type = inferred.type
                 if let values = inferred.values { known[output] = values }
@@ -81,7 +82,8 @@ public struct ShapeInference {
                 throw KilnError.client(
                     .modelCheck,
                     "input \(slot) of node \(describe(node, index)) has no static shape "
-                        + "(\(type.map { shapeText($0.shape) } ?? "no type")); give every model input a shape in DataInputConfig")
+                        + "(\(type.map { shapeText($0.shape) } ?? "no type")); give every model input a shape in DataInputConfig"
+                )
             }
         }
         let context = ShapeContext(
@@ -172,5 +174,6 @@ public typealias ShapeRule = @Sendable (ShapeContext) throws -> [InferredOutput]
 
 /// "Conv 'conv1' (#3)": a node as failure reasons name it.
 public func describe(_ node: Node, _ index: Int) -> String {
-    node.name.isEmpty ? "#\(index) (\(node.qualifiedOpType))" : "#\(index) \(quoted(node.name)) (\(node.qualifiedOpType))"
+    node.name.isEmpty
+        ? "#\(index) (\(node.qualifiedOpType))" : "#\(index) \(quoted(node.name)) (\(node.qualifiedOpType))"
 }

@@ -42,7 +42,9 @@ public enum ShapeRules {
         table["Squeeze"] = squeeze
         table["Unsqueeze"] = unsqueeze
         table["Shape"] = shapeOp
-        table["Size"] = { [InferredOutput(.int64, [], values: .init(shape: [], values: [elementCount($0.shape(0)) ?? 0]))] }
+        table["Size"] = {
+            [InferredOutput(.int64, [], values: .init(shape: [], values: [elementCount($0.shape(0)) ?? 0]))]
+        }
         table["Gather"] = gather
         table["Slice"] = slice
         table["Cast"] = cast
@@ -89,8 +91,14 @@ public enum ShapeRules {
                 var result: [Int] = []
                 var ok = true
                 for index in 0..<count {
-                    guard let value = op(a.values[broadcastIndex(index, shape, a.shape)], b.values[broadcastIndex(index, shape, b.shape)])
-                    else { ok = false; break }
+                    guard
+                        let value = op(
+                            a.values[broadcastIndex(index, shape, a.shape)],
+                            b.values[broadcastIndex(index, shape, b.shape)])
+                    else {
+                        ok = false
+                        break
+                    }
                     result.append(value)
                 }
                 if ok { values = KnownInts(shape: shape, values: result) }
@@ -122,8 +130,12 @@ public enum ShapeRules {
         let shape = c.shape(0)
         let axis = try c.axis(c.node.int("axis") ?? -1, rank: shape.count)
         let reduced = Array(shape[..<axis]) + Array(repeating: 1, count: shape.count - axis)
-        let statsType: DataType = c.node.int("stash_type") == 1 || c.node.int("stash_type") == nil ? .float32 : c.dataType(0)
-        return [InferredOutput(c.dataType(0), shape), InferredOutput(statsType, reduced), InferredOutput(statsType, reduced)]
+        let statsType: DataType =
+            c.node.int("stash_type") == 1 || c.node.int("stash_type") == nil ? .float32 : c.dataType(0)
+        return [
+            InferredOutput(c.dataType(0), shape), InferredOutput(statsType, reduced),
+            InferredOutput(statsType, reduced),
+        ]
     }
 
     /// NumPy broadcasting of two shapes.
@@ -168,7 +180,8 @@ public enum ShapeRules {
     ) throws -> [Int] {
         let spatial = input.count - 2
         guard kernel.count == spatial else {
-            throw c.fail("kernel rank \(kernel.count) does not match \(spatial) spatial dims of input \(shapeText(input))")
+            throw c.fail(
+                "kernel rank \(kernel.count) does not match \(spatial) spatial dims of input \(shapeText(input))")
         }
         let strides = c.node.ints("strides") ?? Array(repeating: 1, count: spatial)
         let dilations = c.node.ints("dilations") ?? Array(repeating: 1, count: spatial)
@@ -220,7 +233,8 @@ public enum ShapeRules {
         }
         let group = c.node.int("group") ?? 1
         guard group > 0, x[1] == w[1] * group else {
-            throw c.fail("input has \(x[1]) channels but weight \(shapeText(w)) with group \(group) expects \(w[1] * group)")
+            throw c.fail(
+                "input has \(x[1]) channels but weight \(shapeText(w)) with group \(group) expects \(w[1] * group)")
         }
         let kernel = c.node.ints("kernel_shape") ?? Array(w[2...])
         let spatial = try spatialOutput(c, input: x, kernel: kernel, ceilMode: false)
@@ -232,7 +246,8 @@ public enum ShapeRules {
         guard x.count >= 3, let kernel = c.node.ints("kernel_shape") else {
             throw c.fail("needs an input of rank ≥ 3 and a kernel_shape")
         }
-        let shape = [x[0], x[1]] + (try spatialOutput(c, input: x, kernel: kernel, ceilMode: c.node.int("ceil_mode") == 1))
+        let shape =
+            [x[0], x[1]] + (try spatialOutput(c, input: x, kernel: kernel, ceilMode: c.node.int("ceil_mode") == 1))
         return [InferredOutput(c.dataType(0), shape), InferredOutput(.int64, shape)]
     }
 
@@ -297,7 +312,9 @@ public enum ShapeRules {
                 inferAt = index
                 shape.append(1)
             case 0 where !allowZero:
-                guard index < x.count else { throw c.fail("target shape \(shapeText(requested)) copies a dim that does not exist") }
+                guard index < x.count else {
+                    throw c.fail("target shape \(shapeText(requested)) copies a dim that does not exist")
+                }
                 shape.append(x[index])
             default:
                 guard dim >= 0 else { throw c.fail("target shape \(shapeText(requested)) has a negative dim") }
@@ -338,9 +355,15 @@ public enum ShapeRules {
             let other = c.shape(slot)
             guard other.count == first.count,
                 (0..<first.count).allSatisfy({ $0 == axis || other[$0] == first[$0] })
-            else { throw c.fail("input \(slot) \(shapeText(other)) does not fit \(shapeText(first)) along axis \(axis)") }
+            else {
+                throw c.fail("input \(slot) \(shapeText(other)) does not fit \(shapeText(first)) along axis \(axis)")
+            }
             shape[axis] += other[axis]
-            if let known = c.value(slot), first.count == 1 { values?.append(contentsOf: known.values) } else { values = nil }
+            if let known = c.value(slot), first.count == 1 {
+                values?.append(contentsOf: known.values)
+            } else {
+                values = nil
+            }
         }
         return [InferredOutput(c.dataType(0), shape, values: values.map(KnownInts.vector))]
     }
@@ -360,7 +383,9 @@ public enum ShapeRules {
             throw c.fail("cannot squeeze axis \(axis) of \(shapeText(x)): it is not 1")
         }
         let shape = x.indices.filter { !normalized.contains($0) }.map { x[$0] }
-        return [InferredOutput(c.dataType(0), shape, values: c.value(0).map { KnownInts(shape: shape, values: $0.values) })]
+        return [
+            InferredOutput(c.dataType(0), shape, values: c.value(0).map { KnownInts(shape: shape, values: $0.values) })
+        ]
     }
 
     static func unsqueeze(_ c: ShapeContext) throws -> [InferredOutput] {
@@ -379,7 +404,9 @@ public enum ShapeRules {
                 next += 1
             }
         }
-        return [InferredOutput(c.dataType(0), shape, values: c.value(0).map { KnownInts(shape: shape, values: $0.values) })]
+        return [
+            InferredOutput(c.dataType(0), shape, values: c.value(0).map { KnownInts(shape: shape, values: $0.values) })
+        ]
     }
 
     static func shapeOp(_ c: ShapeContext) throws -> [InferredOutput] {
@@ -403,7 +430,9 @@ public enum ShapeRules {
             var result: [Int] = []
             for raw in index.values {
                 let position = raw < 0 ? raw + data[0] : raw
-                guard position >= 0 && position < data[0] else { throw c.fail("index \(raw) is out of range for \(data[0])") }
+                guard position >= 0 && position < data[0] else {
+                    throw c.fail("index \(raw) is out of range for \(data[0])")
+                }
                 result.append(known.values[position])
             }
             values = KnownInts(shape: shape, values: result)
@@ -474,10 +503,16 @@ public enum ShapeRules {
                 ? tensor.integers().map { KnownInts(shape: tensor.shape, values: $0) } : nil
             return [InferredOutput(tensor.dataType, tensor.shape, values: values)]
         }
-        if let value = c.node.int("value_int") { return [InferredOutput(.int64, [], values: .init(shape: [], values: [value]))] }
-        if let values = c.node.ints("value_ints") { return [InferredOutput(.int64, [values.count], values: .vector(values))] }
+        if let value = c.node.int("value_int") {
+            return [InferredOutput(.int64, [], values: .init(shape: [], values: [value]))]
+        }
+        if let values = c.node.ints("value_ints") {
+            return [InferredOutput(.int64, [values.count], values: .vector(values))]
+        }
         if c.node.float("value_float") != nil { return [InferredOutput(.float32, [])] }
-        if case .floats(let values)? = c.node.attributes["value_floats"] { return [InferredOutput(.float32, [values.count])] }
+        if case .floats(let values)? = c.node.attributes["value_floats"] {
+            return [InferredOutput(.float32, [values.count])]
+        }
         throw c.fail("has no value Kiln can read (sparse and string constants are not supported)")
     }
 
@@ -535,7 +570,8 @@ public enum ShapeRules {
             sizes = (0..<parts).map { min(chunk, max(0, x[axis] - $0 * chunk)) }
         }
         guard sizes.count == outputs, sizes.reduce(0, +) == x[axis] else {
-            throw c.fail("split sizes \(shapeText(sizes)) do not divide axis \(axis) of \(shapeText(x)) into \(outputs) outputs")
+            throw c.fail(
+                "split sizes \(shapeText(sizes)) do not divide axis \(axis) of \(shapeText(x)) into \(outputs) outputs")
         }
         return sizes.map { size in
             var shape = x
@@ -549,7 +585,9 @@ public enum ShapeRules {
         let pads = c.opset >= 11 ? try c.requiredValue(1, "pads") : (c.node.ints("pads") ?? [])
         var axes = Array(x.indices)
         if c.opset >= 18, c.has(3) { axes = try c.requiredValue(3, "axes").map { try c.axis($0, rank: x.count) } }
-        guard pads.count == axes.count * 2 else { throw c.fail("pads \(shapeText(pads)) do not match \(axes.count) axes") }
+        guard pads.count == axes.count * 2 else {
+            throw c.fail("pads \(shapeText(pads)) do not match \(axes.count) axes")
+        }
         var shape = x
         for (index, axis) in axes.enumerated() {
             shape[axis] += pads[index] + pads[index + axes.count]
