@@ -90,8 +90,9 @@ public enum ONNXFrontend {
         let declared = parsed.model.graph.inputs.map {
             DeclaredInput(name: parsed.model.graph[$0].name, type: parsed.model.graph[$0].type)
         }
-        let inputs = try DataInputConfig.resolve(dataInputConfig, inputs: declared, constants: [])
         var graph = parsed.model.graph
+        let constants = Set(graph.initializers.keys.map { graph[$0].name })
+        let inputs = try DataInputConfig.resolve(dataInputConfig, inputs: declared, constants: constants)
         for (id, input) in zip(graph.inputs, inputs) {
             graph[id].type = TensorType(input.dataType, static: input.shape)
         }

@@ -163,7 +163,8 @@ struct ONNXGraphImporter {
                     .modelCheck, "graph output \(quoted(name)) is not produced by any node, input or initializer")
             }
             ids[name] = id
-            if graph[id].type == nil || graph[id].type?.shape == nil { graph[id].type = type ?? graph[id].type }
+            // The declared output type fills in what the producer has not typed (node outputs, captures).
+            if graph[id].type?.shape == nil, let type { graph[id].type = type }
             graph.outputs.append(id)
         }
         for index in 0..<connx_graph_value_info_count(pointer) {
