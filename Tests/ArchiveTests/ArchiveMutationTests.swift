@@ -6,18 +6,6 @@ import Testing
 
 @Suite("damaged archives")
 struct ArchiveMutationTests {
-    /// SplitMix64, so every run tries the same damage.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("every damaged tar or tar.gz extracts cleanly or fails with an ArchiveError, inside the work dir")
     func mutations() throws {
         let sink = MemorySink()
@@ -33,7 +21,7 @@ struct ArchiveMutationTests {
         try gzip.write(tar)
         try gzip.finish()
         let count = Int(ProcessInfo.processInfo.environment["KILN_MUTATIONS"] ?? "") ?? 300
-        var random = Generator(state: 7)
+        var random = SeededGenerator(state: 7)
         var failures = 0
         for iteration in 0..<count {
             var bytes = iteration % 2 == 0 ? tar : gzipSink.bytes

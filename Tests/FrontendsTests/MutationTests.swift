@@ -5,18 +5,6 @@ import Testing
 
 @testable import Frontends
 
-/// A small deterministic generator (SplitMix64) so mutations repeat run to run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Damages a protobuf the way a bad download or a hostile file would.
 func mutate(_ bytes: [UInt8], _ random: inout SeededGenerator) -> [UInt8] {
     var result = bytes
