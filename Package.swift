@@ -11,17 +11,33 @@ let package = Package(
     ],
     dependencies: [
         // Command-line parsing for the `kiln` executable.
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // SHA-256 for kernel-cache keys, model and artifact digests.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "Pipeline", "Frontends", "ModelIR", "Diagnostics",
+                "Pipeline", "Frontends", "ModelIR", "Diagnostics", "Runtime", "Targets", "Artifact",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "Pipeline", dependencies: ["ObjectStore", "Frontends", "Archive", "ModelIR", "Diagnostics"]),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "ObjectStore", "Artifact", "CPUBackend", "Targets", "Frontends", "Archive", "ModelIR", "Diagnostics",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "Runtime", dependencies: ["Artifact", "CPUBackend", "ModelIR", "Diagnostics", "Archive"]),
+        .target(name: "Artifact", dependencies: ["CPUBackend", "Archive", "Diagnostics"]),
+        .target(
+            name: "CPUBackend",
+            dependencies: ["Targets", "ModelIR", "Diagnostics", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Kernels")]
+        ),
+        .target(name: "Targets", dependencies: ["Diagnostics"], resources: [.copy("TargetDevices")]),
         .target(name: "ObjectStore", dependencies: ["Diagnostics"]),
         .target(name: "Frontends", dependencies: ["CONNX", "ModelIR", "Diagnostics"]),
         .target(name: "ModelIR", dependencies: ["Diagnostics"]),
@@ -50,6 +66,10 @@ let package = Package(
             dependencies: ["Pipeline", "Frontends", "ModelIR", "Diagnostics", "Archive", "TestSupport"]
         ),
         .testTarget(name: "kilnTests", dependencies: ["kiln", "TestSupport"]),
+        .testTarget(
+            name: "CPUBackendTests",
+            dependencies: ["Pipeline", "Runtime", "CPUBackend", "Targets", "Frontends", "ModelIR", "Diagnostics", "TestSupport"]
+        ),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -63,7 +63,7 @@ public struct InspectionSummary: Codable, Sendable {
         failureReason = failure.failureReason
     }
 
-    static func stage(_ record: StageRecord) -> Stage {
+    public static func stage(_ record: StageRecord) -> Stage {
         Stage(
             stage: record.stage.rawValue, status: record.status.rawValue, seconds: record.seconds,
             failureReason: record.failureReason)

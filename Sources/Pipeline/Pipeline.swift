@@ -59,6 +59,9 @@ public struct Inspection: Sendable {
     public var archiveFormat: ArchiveFormat
     public var checked: CheckedModel
     public var records: [StageRecord]
+    /// The fetched file's base name (`model.tar.gz`) and SHA-256.
+    public var sourceName: String
+    public var sourceSHA256: String
 }
 
 /// The compilation pipeline, stage by stage:
@@ -121,8 +124,10 @@ public struct Pipeline: Sendable {
             let config = try request.dataInputConfig.map(DataInputConfig.parse)
             return try ONNXFrontend.check(parsed, dataInputConfig: config)
         }
+        let digest = (try? fileSHA256(localPath)) ?? ""
         return Inspection(
-            modelFile: modelFile, archiveFormat: unpacked.format, checked: checked, records: recorder.records)
+            modelFile: modelFile, archiveFormat: unpacked.format, checked: checked, records: recorder.records,
+            sourceName: uri.baseName, sourceSHA256: digest)
     }
 
     struct Unpacked {
@@ -155,7 +160,7 @@ public struct Pipeline: Sendable {
         }
     }
 
-    private func makeWorkDirectory(prefix: String) throws -> String {
+    func makeWorkDirectory(prefix: String) throws -> String {
         let parent = environment.home.workDirectory
         try makeDirectories(parent)
         let path = "\(parent)/\(prefix)-\(UUID().uuidString.lowercased())"

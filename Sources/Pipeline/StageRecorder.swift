@@ -24,6 +24,23 @@ struct StageRecorder {
         }
     }
 
+    mutating func run<T>(_ stage: Stage, _ body: () async throws -> T) async throws -> T {
+        let start = Date()
+        do {
+            try Task.checkCancellation()
+            let result = try await body()
+            records.append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
+            return result
+        } catch {
+            let failure = Self.kilnError(error, in: stage)
+            let status: StageRecord.Status = error is CancellationError ? .stopped : .failed
+            records.append(
+                StageRecord(
+                    stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
+            throw PipelineFailure(records: records, error: failure)
+        }
+    }
+
     /// The reason a stage failed, in its category. Errors that are not
     /// `KilnError` yet (archive, I/O) get the category of the stage they
     /// happened in; anything unexpected is Kiln's fault.

@@ -4,12 +4,12 @@ import Pipeline
 
 /// The `kiln` command: each subcommand is a thin struct over a library call.
 @main
-struct Kiln: ParsableCommand {
+struct Kiln: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "A model compiler with the SageMaker compilation-job API.",
         version:
             "kiln \(KilnVersion.current) (ONNX library opset \(ONNXFrontend.libraryOpset), IR \(ONNXFrontend.libraryIRVersion))",
-        subcommands: [Inspect.self]
+        subcommands: [Inspect.self, Compile.self, Run.self, Bench.self]
     )
 }

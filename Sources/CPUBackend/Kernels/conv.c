@@ -1,0 +1,128 @@
+/* Convolution as im2col + GEMM for 1 to 3 spatial dims, with groups,
+   strides, dilations and asymmetric padding (pad_end is implied by `out`). */
+#include <string.h>
+
+#include "kiln_kernels.h"
+
+static size_t product(const size_t *values, size_t count) {
+  size_t result = 1;
+  for (size_t i = 0; i < count; i++) result *= values[i];
+  return result;
+}
+
+/* Column matrix [channels * prod(kernel), prod(out)] for one image and group. */
+static void im2col(const kk_conv_params *p, const float *x, size_t channels, float *columns) {
+  size_t s = p->spatial;
+  size_t in3[3] = {1, 1, 1}, out3[3] = {1, 1, 1}, k3[3] = {1, 1, 1}, st3[3] = {1, 1, 1}, d3[3] = {1, 1, 1},
+         pb3[3] = {0, 0, 0};
+  /* Right-align to 3 dims so one loop nest serves 1-D, 2-D and 3-D. */
+  for (size_t i = 0; i < s; i++) {
+    size_t j = 3 - s + i;
+    in3[j] = p->in[i];
+    out3[j] = p->out[i];
+    k3[j] = p->kernel[i];
+    st3[j] = p->stride[i];
+    d3[j] = p->dilation[i];
+    pb3[j] = p->pad_begin[i];
+  }
+  size_t out_size = out3[0] * out3[1] * out3[2];
+  size_t in_size = in3[0] * in3[1] * in3[2];
+  size_t row = 0;
+  for (size_t c = 0; c < channels; c++) {
+    const float *plane = x + c * in_size;
+    for (size_t ka = 0; ka < k3[0]; ka++)
+      for (size_t kb = 0; kb < k3[1]; kb++)
+        for (size_t kc = 0; kc < k3[2]; kc++, row++) {
+          float *dst = columns + row * out_size;
+          for (size_t oa = 0; oa < out3[0]; oa++) {
+            ptrdiff_t ia = (ptrdiff_t)(oa * st3[0] + ka * d3[0]) - (ptrdiff_t)pb3[0];
+            for (size_t ob = 0; ob < out3[1]; ob++) {
+              ptrdiff_t ib = (ptrdiff_t)(ob * st3[1] + kb * d3[1]) - (ptrdiff_t)pb3[1];
+              float *line = dst + (oa * out3[1] + ob) * out3[2];
+              if (ia < 0 || ia >= (ptrdiff_t)in3[0] || ib < 0 || ib >= (ptrdiff_t)in3[1]) {
+                for (size_t oc = 0; oc < out3[2]; oc++) line[oc] = 0;
+                continue;
+              }
+              const float *src = plane + ((size_t)ia * in3[1] + (size_t)ib) * in3[2];
+              for (size_t oc = 0; oc < out3[2]; oc++) {
+                ptrdiff_t ic = (ptrdiff_t)(oc * st3[2] + kc * d3[2]) - (ptrdiff_t)pb3[2];
+                line[oc] = (ic < 0 || ic >= (ptrdiff_t)in3[2]) ? 0.0f : src[ic];
+              }
+            }
+          }
+        }
+  }
+}
+
+void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y,
+                  float *scratch) {
+  size_t out_size = product(p->out, p->spatial);
+  size_t in_size = product(p->in, p->spatial);
+  size_t kernel_size = product(p->kernel, p->spatial);
+  size_t cin = p->in_channels / p->group, cout = p->out_channels / p->group;
+  size_t depth = cin * kernel_size;
+  for (size_t n = 0; n < p->batch; n++) {
+    for (size_t g = 0; g < p->group; g++) {
+      const float *image = x + (n * p->in_channels + g * cin) * in_size;
+      float *result = y + (n * p->out_channels + g * cout) * out_size;
+      im2col(p, image, cin, scratch);
+      KK(sgemm)(0, 0, cout, out_size, depth, 1.0f, w + g * cout * depth, depth, scratch, out_size, 0.0f, result,
+                out_size);
+      if (bias) {
+        for (size_t o = 0; o < cout; o++) {
+          float b = bias[g * cout + o];
+          float *plane = result + o * out_size;
+          for (size_t i = 0; i < out_size; i++) plane[i] += b;
+        }
+      }
+    }
+  }
+}
+
+void KK(conv_transpose_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y) {
+  /* Here `in` is the input's spatial size and `out` the output's; w is [C_in, C_out/group, k...]. */
+  size_t s = p->spatial;
+  size_t out_size = product(p->out, s), in_size = product(p->in, s), kernel_size = product(p->kernel, s);
+  size_t cin = p->in_channels / p->group, cout = p->out_channels / p->group;
+  for (size_t n = 0; n < p->batch; n++) {
+    float *image_out = y + n * p->out_channels * out_size;
+    for (size_t c = 0; c < p->out_channels; c++) {
+      float b = bias ? bias[c] : 0.0f;
+      for (size_t i = 0; i < out_size; i++) image_out[c * out_size + i] = b;
+    }
+    for (size_t g = 0; g < p->group; g++)
+      for (size_t ci = 0; ci < cin; ci++) {
+        const float *plane = x + (n * p->in_channels + g * cin + ci) * in_size;
+        for (size_t pos = 0; pos < in_size; pos++) {
+          size_t coord[3] = {0, 0, 0}, rest = pos;
+          for (size_t d = s; d-- > 0;) {
+            coord[d] = rest % p->in[d];
+            rest /= p->in[d];
+          }
+          float v = plane[pos];
+          for (size_t kpos = 0; kpos < kernel_size; kpos++) {
+            size_t kc[3] = {0, 0, 0}, krest = kpos;
+            for (size_t d = s; d-- > 0;) {
+              kc[d] = krest % p->kernel[d];
+              krest /= p->kernel[d];
+            }
+            size_t offset = 0;
+            int inside = 1;
+            for (size_t d = 0; d < s; d++) {
+              ptrdiff_t o = (ptrdiff_t)(coord[d] * p->stride[d] + kc[d] * p->dilation[d]) - (ptrdiff_t)p->pad_begin[d];
+              if (o < 0 || o >= (ptrdiff_t)p->out[d]) {
+                inside = 0;
+                break;
+              }
+              offset = offset * p->out[d] + (size_t)o;
+            }
+            if (!inside) continue;
+            for (size_t co = 0; co < cout; co++) {
+              float wv = w[((g * cin + ci) * cout + co) * kernel_size + kpos];
+              image_out[(g * cout + co) * out_size + offset] += v * wv;
+            }
+          }
+        }
+      }
+  }
+}

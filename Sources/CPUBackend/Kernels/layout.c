@@ -1,0 +1,134 @@
+/* Data movement for any element size: transpose, strided copies (slice),
+   broadcasting, gather and pad. */
+#include <string.h>
+
+#include "kiln_kernels.h"
+
+static inline void copy_element(void *dst, const void *src, size_t element) {
+  switch (element) {
+    case 1: *(uint8_t *)dst = *(const uint8_t *)src; break;
+    case 2: memcpy(dst, src, 2); break;
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    default: memcpy(dst, src, element); break;
+  }
+}
+
+void KK(transpose)(const void *x, void *y, size_t element, size_t rank, const size_t *dims, const size_t *perm) {
+  size_t in_strides[KK_MAX_RANK], out_dims[KK_MAX_RANK], strides[KK_MAX_RANK], count = 1;
+  size_t stride = 1;
+  for (size_t d = rank; d-- > 0;) {
+    in_strides[d] = stride;
+    stride *= dims[d];
+  }
+  for (size_t d = 0; d < rank; d++) {
+    out_dims[d] = dims[perm[d]];
+    strides[d] = in_strides[perm[d]];
+    count *= out_dims[d];
+  }
+  size_t index[KK_MAX_RANK] = {0}, offset = 0;
+  const uint8_t *src = x;
+  uint8_t *dst = y;
+  for (size_t i = 0; i < count; i++) {
+    copy_element(dst + i * element, src + offset * element, element);
+    for (size_t d = rank; d-- > 0;) {
+      offset += strides[d];
+      if (++index[d] < out_dims[d]) break;
+      offset -= strides[d] * out_dims[d];
+      index[d] = 0;
+    }
+  }
+}
+
+void KK(strided_copy)(const void *x, void *y, size_t element, size_t rank, const size_t *dims,
+                      const ptrdiff_t *strides, ptrdiff_t offset) {
+  size_t count = 1;
+  for (size_t d = 0; d < rank; d++) count *= dims[d];
+  size_t index[KK_MAX_RANK] = {0};
+  const uint8_t *src = x;
+  uint8_t *dst = y;
+  for (size_t i = 0; i < count; i++) {
+    copy_element(dst + i * element, src + offset * (ptrdiff_t)element, element);
+    for (size_t d = rank; d-- > 0;) {
+      offset += strides[d];
+      if (++index[d] < dims[d]) break;
+      offset -= strides[d] * (ptrdiff_t)dims[d];
+      index[d] = 0;
+    }
+  }
+}
+
+void KK(broadcast_copy)(const void *x, void *y, size_t element, size_t rank, const size_t *x_dims,
+                        const size_t *dims) {
+  ptrdiff_t strides[KK_MAX_RANK];
+  ptrdiff_t stride = 1;
+  for (size_t d = rank; d-- > 0;) {
+    strides[d] = x_dims[d] == 1 ? 0 : stride;
+    stride *= (ptrdiff_t)x_dims[d];
+  }
+  KK(strided_copy)(x, y, element, rank, dims, strides, 0);
+}
+
+int KK(gather)(const void *data, const int64_t *indices, void *y, size_t element, size_t outer, size_t axis_len,
+               size_t inner, size_t count) {
+  const uint8_t *src = data;
+  uint8_t *dst = y;
+  size_t chunk = inner * element;
+  for (size_t o = 0; o < outer; o++)
+    for (size_t i = 0; i < count; i++) {
+      int64_t index = indices[i];
+      if (index < 0) index += (int64_t)axis_len;
+      if (index < 0 || index >= (int64_t)axis_len) return 1;
+      memcpy(dst + (o * count + i) * chunk, src + (o * axis_len + (size_t)index) * chunk, chunk);
+    }
+  return 0;
+}
+
+void KK(pad)(const void *x, void *y, size_t element, size_t rank, const size_t *in_dims, const ptrdiff_t *pad_begin,
+             const size_t *out_dims, int mode, const void *value) {
+  size_t count = 1, in_strides[KK_MAX_RANK], stride = 1;
+  for (size_t d = rank; d-- > 0;) {
+    in_strides[d] = stride;
+    stride *= in_dims[d];
+  }
+  for (size_t d = 0; d < rank; d++) count *= out_dims[d];
+  size_t index[KK_MAX_RANK] = {0};
+  const uint8_t *src = x;
+  uint8_t *dst = y;
+  for (size_t i = 0; i < count; i++) {
+    size_t offset = 0;
+    int outside = 0;
+    for (size_t d = 0; d < rank && !outside; d++) {
+      ptrdiff_t c = (ptrdiff_t)index[d] - pad_begin[d], n = (ptrdiff_t)in_dims[d];
+      if (c < 0 || c >= n) {
+        if (mode == 0 || n == 0) {
+          outside = 1;
+          break;
+        }
+        if (mode == 1) { /* reflect, without repeating the edge */
+          ptrdiff_t period = 2 * (n - 1);
+          if (period == 0) {
+            c = 0;
+          } else {
+            c = ((c % period) + period) % period;
+            if (c >= n) c = period - c;
+          }
+        } else if (mode == 2) { /* edge */
+          c = c < 0 ? 0 : n - 1;
+        } else { /* wrap */
+          c = ((c % n) + n) % n;
+        }
+      }
+      offset += (size_t)c * in_strides[d];
+    }
+    if (outside) {
+      copy_element(dst + i * element, value, element);
+    } else {
+      copy_element(dst + i * element, src + offset * element, element);
+    }
+    for (size_t d = rank; d-- > 0;) {
+      if (++index[d] < out_dims[d]) break;
+      index[d] = 0;
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/* Max, average and Lp pooling over 1 to 3 spatial dims, with ONNX's padding,
+   ceil_mode (already folded into `out`), dilations and count_include_pad. */
+#include <math.h>
+
+#include "kiln_kernels.h"
+
+void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *indices) {
+  size_t s = p->spatial;
+  size_t in3[3] = {1, 1, 1}, out3[3] = {1, 1, 1}, k3[3] = {1, 1, 1}, st3[3] = {1, 1, 1}, d3[3] = {1, 1, 1},
+         pb3[3] = {0, 0, 0}, pe3[3] = {0, 0, 0};
+  for (size_t i = 0; i < s; i++) {
+    size_t j = 3 - s + i;
+    in3[j] = p->in[i];
+    out3[j] = p->out[i];
+    k3[j] = p->kernel[i];
+    st3[j] = p->stride[i];
+    d3[j] = p->dilation[i];
+    pb3[j] = p->pad_begin[i];
+    pe3[j] = p->pad_end[i];
+  }
+  size_t in_size = in3[0] * in3[1] * in3[2], out_size = out3[0] * out3[1] * out3[2];
+  for (size_t plane = 0; plane < p->batch * p->channels; plane++) {
+    const float *src = x + plane * in_size;
+    float *dst = y + plane * out_size;
+    for (size_t oa = 0; oa < out3[0]; oa++)
+      for (size_t ob = 0; ob < out3[1]; ob++)
+        for (size_t oc = 0; oc < out3[2]; oc++) {
+          double acc = p->kind == 0 ? -INFINITY : 0.0;
+          size_t count = 0, padded_count = 0;
+          int64_t best = -1;
+          for (size_t ka = 0; ka < k3[0]; ka++) {
+            ptrdiff_t ia = (ptrdiff_t)(oa * st3[0] + ka * d3[0]) - (ptrdiff_t)pb3[0];
+            for (size_t kb = 0; kb < k3[1]; kb++) {
+              ptrdiff_t ib = (ptrdiff_t)(ob * st3[1] + kb * d3[1]) - (ptrdiff_t)pb3[1];
+              for (size_t kc = 0; kc < k3[2]; kc++) {
+                ptrdiff_t ic = (ptrdiff_t)(oc * st3[2] + kc * d3[2]) - (ptrdiff_t)pb3[2];
+                if (ia < 0 || ib < 0 || ic < 0 || ia >= (ptrdiff_t)in3[0] || ib >= (ptrdiff_t)in3[1] ||
+                    ic >= (ptrdiff_t)in3[2]) {
+                  /* Cells in the declared padding count for count_include_pad; cells past it
+                     (windows that ceil_mode lets hang over the end) never do. */
+                  if (ia < (ptrdiff_t)(in3[0] + pe3[0]) && ib < (ptrdiff_t)(in3[1] + pe3[1]) &&
+                      ic < (ptrdiff_t)(in3[2] + pe3[2]))
+                    padded_count++;
+                  continue;
+                }
+                size_t offset = ((size_t)ia * in3[1] + (size_t)ib) * in3[2] + (size_t)ic;
+                double v = src[offset];
+                count++;
+                if (p->kind == 0) {
+                  if (best < 0 || v > acc) {
+                    acc = v;
+                    best = (int64_t)offset;
+                  }
+                } else if (p->kind == 1) {
+                  acc += v;
+                } else {
+                  acc += pow(fabs(v), (double)p->p_norm);
+                }
+              }
+            }
+          }
+          size_t o = (oa * out3[1] + ob) * out3[2] + oc;
+          if (p->kind == 0) {
+            dst[o] = (float)acc;
+            if (indices) {
+              int64_t index = best < 0 ? 0 : best;
+              if (p->storage_order == 1) {
+                size_t c3 = (size_t)index % in3[2], rest = (size_t)index / in3[2];
+                size_t c2 = rest % in3[1], c1 = rest / in3[1];
+                index = (int64_t)((c3 * in3[1] + c2) * in3[0] + c1);
+              }
+              indices[plane * out_size + o] = (int64_t)(plane * in_size) + index;
+            }
+          } else if (p->kind == 1) {
+            size_t divisor = p->count_include_pad ? count + padded_count : count;
+            dst[o] = divisor ? (float)(acc / (double)divisor) : 0.0f;
+          } else {
+            dst[o] = (float)pow(acc, 1.0 / (double)p->p_norm);
+          }
+        }
+  }
+}

@@ -1,0 +1,78 @@
+import ModelIR
+
+/// How the CPU backend compiles one ai.onnx operator.
+struct OperatorLowering: Sendable {
+    typealias Lower = @Sendable (inout LoweringContext, Node, Int) throws -> Void
+
+    /// Element types the op is compiled for (of its first input, or its output when it has none).
+    var types: Set<DataType>
+    var lower: Lower
+}
+
+/// Every operator the CPU backend compiles, one line each: the answer to
+/// "which ops does Kiln support?" (shape rules are in ModelIR's ShapeRules).
+enum OperatorTable {
+    static let float32: Set<DataType> = [.float32]
+    static let anyType: Set<DataType> = Set(DataType.allCases.filter { CSource.type($0) != nil })
+
+    static let table: [String: OperatorLowering] = {
+        typealias E = ElementwiseLowerings
+        typealias N = NeuralNetworkLowerings
+        typealias D = DataMovementLowerings
+        var table: [String: OperatorLowering] = [:]
+        for (op, entry) in E.unary { table[op] = OperatorLowering(types: entry.0, lower: E.lowerUnary) }
+        for (op, entry) in E.binary { table[op] = OperatorLowering(types: entry.0, lower: E.lowerBinary) }
+        for op in ["Sum", "Mean", "Max", "Min"] {
+            table[op] = OperatorLowering(types: E.numeric, lower: E.lowerVariadic)
+        }
+        table["Where"] = OperatorLowering(types: [.bool], lower: E.lowerWhere)
+        table["Cast"] = OperatorLowering(types: anyType, lower: E.lowerCast)
+        table["Clip"] = OperatorLowering(types: E.numeric, lower: E.lowerClip)
+
+        table["Conv"] = OperatorLowering(types: float32, lower: N.lowerConv)
+        table["ConvTranspose"] = OperatorLowering(types: float32, lower: N.lowerConvTranspose)
+        for op in ["MaxPool", "AveragePool", "LpPool"] {
+            table[op] = OperatorLowering(types: float32, lower: N.lowerPool)
+        }
+        for op in ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"] {
+            table[op] = OperatorLowering(types: float32, lower: N.lowerGlobalPool)
+        }
+        table["Gemm"] = OperatorLowering(types: E.floats, lower: N.lowerGemm)
+        table["MatMul"] = OperatorLowering(types: E.floats, lower: N.lowerMatMul)
+        table["BatchNormalization"] = OperatorLowering(types: float32, lower: N.lowerBatchNorm)
+        table["LayerNormalization"] = OperatorLowering(types: float32, lower: N.lowerLayerNorm)
+        table["InstanceNormalization"] = OperatorLowering(types: float32, lower: N.lowerInstanceNorm)
+        for op in ["Softmax", "LogSoftmax", "Hardmax"] {
+            table[op] = OperatorLowering(types: E.floats, lower: N.lowerSoftmax)
+        }
+
+        for op in ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"] {
+            table[op] = OperatorLowering(types: anyType, lower: D.lowerCopy)
+        }
+        table["Transpose"] = OperatorLowering(types: anyType, lower: D.lowerTranspose)
+        table["Concat"] = OperatorLowering(types: anyType, lower: D.lowerConcat)
+        table["Split"] = OperatorLowering(types: anyType, lower: D.lowerSplit)
+        table["Slice"] = OperatorLowering(types: anyType, lower: D.lowerSlice)
+        table["Expand"] = OperatorLowering(types: anyType, lower: D.lowerExpand)
+        table["Tile"] = OperatorLowering(types: anyType, lower: D.lowerTile)
+        table["Gather"] = OperatorLowering(types: anyType, lower: D.lowerGather)
+        table["Pad"] = OperatorLowering(types: anyType, lower: D.lowerPad)
+        table["ConstantOfShape"] = OperatorLowering(types: anyType, lower: D.lowerConstantOfShape)
+        table["Range"] = OperatorLowering(types: E.numeric, lower: D.lowerRange)
+        for op in [
+            "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+            "ReduceLogSumExp", "ReduceSumSquare",
+        ] {
+            table[op] = OperatorLowering(types: [.float32, .float64, .int64, .int32], lower: D.lowerReduce)
+        }
+        table["ArgMax"] = OperatorLowering(types: float32, lower: D.lowerArgReduce)
+        table["ArgMin"] = OperatorLowering(types: float32, lower: D.lowerArgReduce)
+        return table
+    }()
+
+    /// Ops folded away before lowering (their outputs become constants).
+    static let foldedOps: Set<String> = ["Constant", "Shape", "Size"]
+
+    /// The supported ops, for the README and `kiln ops`.
+    static var supportedOps: [String] { (Array(table.keys) + Array(foldedOps)).sorted() }
+}

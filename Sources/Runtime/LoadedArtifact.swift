@@ -1,0 +1,115 @@
+import Archive
+import Artifact
+import CPUBackend
+import Diagnostics
+import Foundation
+import ModelIR
+
+/// A compiled model loaded into this process through its C ABI (`kiln.h`):
+/// the host `kiln run` and `kiln bench` use, and an example for any FFI.
+public final class LoadedArtifact: @unchecked Sendable {
+    // The handle is used from one thread at a time (the ABI's rule); callers serialise.
+    public let manifest: ArtifactManifest
+    public let directory: String
+    public let variant: String
+    private let library: UnsafeMutableRawPointer
+    private let model: OpaquePointer
+    private let runFunction:
+        @convention(c) (OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<UnsafeMutableRawPointer?>?) ->
+            Int32
+    private let destroyFunction: @convention(c) (OpaquePointer?) -> Void
+    private let lastError: @convention(c) () -> UnsafePointer<CChar>?
+
+    /// Loads an unpacked artifact directory (model.so, weights.bin, manifest.json).
+    public init(directory: String, threads: Int = 1) throws {
+        self.directory = directory
+        let manifestData: Data
+        do {
+            manifestData = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/manifest.json"))
+            manifest = try JSONDecoder().decode(ArtifactManifest.self, from: manifestData)
+        } catch {
+            throw KilnError.client(
+                .inputConfiguration, "\(directory) is not a Kiln artifact (no readable manifest.json)")
+        }
+        guard let handle = dlopen("\(directory)/model.so", RTLD_NOW | RTLD_LOCAL) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
+            throw KilnError.client(.targetDevice, "cannot load model.so on this machine: \(reason)")
+        }
+        library = handle
+        func symbol<T>(_ name: String, _: T.Type) throws -> T {
+            guard let pointer = dlsym(handle, name) else {
+                throw KilnError.client(
+                    .inputConfiguration, "model.so does not export \(name); it is not a Kiln artifact")
+            }
+            return unsafeBitCast(pointer, to: T.self)
+        }
+        typealias Create = @convention(c) (UnsafePointer<CChar>?, Int32) -> OpaquePointer?
+        typealias Variant = @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>?
+        let create = try symbol("kiln_create", Create.self)
+        lastError = try symbol("kiln_last_error", (@convention(c) () -> UnsafePointer<CChar>?).self)
+        runFunction = try symbol(
+            "kiln_run",
+            (@convention(c) (
+                OpaquePointer?, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<UnsafeMutableRawPointer?>?
+            ) -> Int32).self)
+        destroyFunction = try symbol("kiln_destroy", (@convention(c) (OpaquePointer?) -> Void).self)
+        let variantName = try symbol("kiln_variant", Variant.self)
+        guard let created = create("\(directory)/weights.bin", Int32(threads)) else {
+            let reason = lastError().map { String(cString: $0) } ?? "unknown error"
+            dlclose(handle)
+            throw KilnError.client(.targetDevice, "cannot run this artifact here: \(reason)")
+        }
+        model = created
+        variant = variantName(created).map { String(cString: $0) } ?? "?"
+    }
+
+    deinit {
+        destroyFunction(model)
+        dlclose(library)
+    }
+
+    /// Runs the model. `inputs` must match the manifest's inputs in order, each
+    /// holding exactly the tensor's bytes; returns one buffer per output.
+    public func run(_ inputs: [Data]) throws -> [Data] {
+        guard inputs.count == manifest.inputs.count else {
+            throw KilnError.client(
+                .dataInputConfig, "the model takes \(manifest.inputs.count) inputs, got \(inputs.count)")
+        }
+        let inputBuffers = inputs.map { data -> UnsafeMutableRawBufferPointer in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
+            data.withUnsafeBytes {
+                if let base = $0.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: data.count) }
+            }
+            return buffer
+        }
+        let outputBuffers = manifest.outputs.map {
+            UnsafeMutableRawBufferPointer.allocate(byteCount: max(Self.bytes($0), 1), alignment: 64)
+        }
+        defer {
+            inputBuffers.forEach { $0.deallocate() }
+            outputBuffers.forEach { $0.deallocate() }
+        }
+        try run(
+            inputs: inputBuffers.map { UnsafeRawPointer($0.baseAddress!) },
+            outputs: outputBuffers.map { $0.baseAddress! })
+        return zip(outputBuffers, manifest.outputs).map { Data(bytes: $0.0.baseAddress!, count: Self.bytes($0.1)) }
+    }
+
+    /// Runs on caller-owned buffers (no copies): what `kiln bench` times.
+    public func run(inputs: [UnsafeRawPointer], outputs: [UnsafeMutableRawPointer]) throws {
+        let inputPointers: [UnsafeRawPointer?] = inputs
+        let outputPointers: [UnsafeMutableRawPointer?] = outputs
+        let status = inputPointers.withUnsafeBufferPointer { inputArray in
+            outputPointers.withUnsafeBufferPointer { outputArray in
+                runFunction(model, inputArray.baseAddress, outputArray.baseAddress)
+            }
+        }
+        guard status == 0 else {
+            throw KilnError.server(.internal, "the artifact failed: \(lastError().map { String(cString: $0) } ?? "")")
+        }
+    }
+
+    public static func bytes(_ tensor: TensorDescription) -> Int {
+        (elementCount(tensor.shape) ?? 0) * (tensor.dataType?.byteSize ?? 1)
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Frontends
+import Pipeline
+
+/// `kiln compile`: the whole pipeline on this machine, fetch → upload.
+struct Compile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compile a model into a native artifact for a target.")
+
+    @Option(help: "model.tar.gz, a bare .onnx file, file:///path or s3://bucket/key (local object store).")
+    var model: String
+
+    @Option(help: "The InputConfig.Framework of the model.")
+    var framework: String = "ONNX"
+
+    @Option(help: #"Input shapes, e.g. '{"data": [1,3,224,224]}'. Optional when the model's inputs are static."#)
+    var dataInputConfig: String?
+
+    @Option(help: "A TargetDevice, e.g. ml_c5 (see TargetDevices/).")
+    var targetDevice: String?
+
+    @Option(help: "A TargetPlatform as OS/ARCH[/ACCELERATOR], e.g. LINUX/X86_64.")
+    var targetPlatform: String?
+
+    @Option(help: #"CompilerOptions JSON, e.g. '{"mcpu": "native"}'."#)
+    var compilerOptions: String?
+
+    @Option(help: "Where the artifact goes: a directory, file:///dir or s3://bucket/prefix.")
+    var output: String
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() async throws {
+        let target: TargetRequest
+        switch (targetDevice, targetPlatform) {
+        case (let device?, nil):
+            target = .device(device, compilerOptions: compilerOptions)
+        case (nil, let platform?):
+            let parts = platform.split(separator: "/").map(String.init)
+            guard parts.count == 2 || parts.count == 3 else {
+                throw fail(
+                    "ClientError: TargetDevice: --target-platform must be OS/ARCH or OS/ARCH/ACCELERATOR, e.g. LINUX/X86_64"
+                )
+            }
+            target = .platform(
+                os: parts[0], arch: parts[1], accelerator: parts.count == 3 ? parts[2] : nil,
+                compilerOptions: compilerOptions)
+        default:
+            throw fail("ClientError: TargetDevice: give exactly one of --target-device and --target-platform")
+        }
+        let framework: Framework
+        let environment: PipelineEnvironment
+        do {
+            framework = try Framework(parsing: self.framework)
+            environment = try PipelineEnvironment.fromProcess()
+        } catch let error as KilnError {
+            throw fail(error.failureReason)
+        }
+        let request = PipelineRequest(modelURI: model, framework: framework, dataInputConfig: dataInputConfig)
+        do {
+            let result = try await Pipeline(environment: environment).compile(
+                request, target: target, outputURI: output)
+            if json {
+                print(try jsonText(CompilationSummary(result)))
+            } else {
+                print(
+                    InspectionText.render(InspectionSummary(result.inspection)).split(separator: "\n").filter {
+                        !$0.hasPrefix("stages")
+                    }.joined(separator: "\n"))
+                let total = result.records.reduce(0) { $0 + $1.seconds }
+                print(
+                    "stages     "
+                        + result.records.map { "\($0.stage.rawValue) \(InspectionText.seconds($0.seconds))" }.joined(
+                            separator: "  ") + "  (total \(InspectionText.seconds(total)))")
+                print("variants   " + result.manifest.variants.map(\.name).joined(separator: ", "))
+                print("artifact   \(result.artifactURI)  \(result.artifactDigest)")
+            }
+        } catch let failure as PipelineFailure {
+            if json { print(try jsonText(InspectionSummary(failure))) }
+            throw fail(failure.failureReason)
+        }
+    }
+}
+
+/// `kiln compile --json`.
+struct CompilationSummary: Encodable {
+    var artifact: String
+    var artifactPath: String
+    var digest: String
+    var targetDevice: String
+    var variants: [String]
+    var arenaBytes: Int
+    var weightsBytes: Int
+    var stages: [InspectionSummary.Stage]
+    var kernelCacheHits: Int
+
+    init(_ result: Compilation) {
+        artifact = result.artifactURI
+        artifactPath = result.artifactPath
+        digest = result.artifactDigest
+        targetDevice = result.manifest.targetDevice
+        variants = result.manifest.variants.map(\.name)
+        arenaBytes = result.manifest.arenaBytes
+        weightsBytes = result.manifest.weightsBytes
+        stages = result.records.map(InspectionSummary.stage)
+        kernelCacheHits = result.kernelCacheHits
+    }
+}
