@@ -19,7 +19,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "Pipeline", "Frontends", "ModelIR", "Diagnostics", "Runtime", "Targets", "Artifact",
+                "Pipeline", "Frontends", "ModelIR", "Diagnostics", "Runtime", "Targets", "Artifact", "CPUBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -358,4 +358,29 @@ void connx_tensor_external_entry(const connx_tensor *t, size_t i, const char **k
   out(entry.value(), value, value_len);
 }
 
+struct connx_tensor_file {
+  onnx::TensorProto proto;
+};
+
+connx_tensor_file *connx_parse_tensor_file(const char *path, char *err, size_t errlen) {
+  auto *file = new connx_tensor_file();
+  int fd = -1;
+  int rc = guarded(err, errlen, [&] {
+    fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(std::string("cannot open: ") + std::strerror(errno));
+    google::protobuf::io::FileInputStream stream(fd);
+    if (!file->proto.ParseFromZeroCopyStream(&stream)) throw std::runtime_error("not a TensorProto");
+  });
+  if (fd >= 0) ::close(fd);
+  if (rc != 0) {
+    delete file;
+    return nullptr;
+  }
+  return file;
+}
+
+const connx_tensor *connx_tensor_file_tensor(const connx_tensor_file *file) { return wrap(file->proto); }
+
+void connx_free_tensor_file(connx_tensor_file *file) { delete file; }
+
 }  // extern "C"

@@ -67,6 +67,14 @@ enum OperatorTable {
         }
         table["ArgMax"] = OperatorLowering(types: float32, lower: D.lowerArgReduce)
         table["ArgMin"] = OperatorLowering(types: float32, lower: D.lowerArgReduce)
+        typealias I = IndexingLowerings
+        table["GatherElements"] = OperatorLowering(types: anyType, lower: I.lowerGatherElements)
+        table["ScatterElements"] = OperatorLowering(types: anyType, lower: I.lowerScatterElements)
+        table["ScatterND"] = OperatorLowering(types: anyType, lower: I.lowerScatterND)
+        table["Trilu"] = OperatorLowering(types: anyType, lower: I.lowerTrilu)
+        table["CumSum"] = OperatorLowering(types: E.numeric, lower: I.lowerCumSum)
+        table["EyeLike"] = OperatorLowering(types: anyType, lower: I.lowerEyeLike)
+        table["CastLike"] = OperatorLowering(types: anyType, lower: I.lowerCastLike)
         return table
     }()
 

@@ -149,6 +149,14 @@ size_t connx_tensor_external_count(const connx_tensor *t);
 void connx_tensor_external_entry(const connx_tensor *t, size_t i, const char **key, size_t *key_len,
                                  const char **value, size_t *value_len);
 
+/* ---- standalone tensors (the ONNX test data's input_N.pb / output_N.pb) ---- */
+
+typedef struct connx_tensor_file connx_tensor_file;
+/* Parses a serialized TensorProto. Returns NULL on failure. */
+connx_tensor_file *connx_parse_tensor_file(const char *path, char *err, size_t errlen);
+const connx_tensor *connx_tensor_file_tensor(const connx_tensor_file *file);
+void connx_free_tensor_file(connx_tensor_file *file);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,11 @@ enum DataMovementLowerings {
     /// Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout: the bytes do not change.
     static func lowerCopy(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let x = node.inputs[0], let y = node.outputs[0] else { return }
+        if node.opType == "Dropout", node.inputs.count > 2, let training = node.inputs[2],
+            c.constantIntegers(training) != [0]
+        {
+            throw c.notImplemented(node, index, "Dropout in training mode (random masks are not compiled)")
+        }
         c.emitCopy(from: x, to: y)
         if node.opType == "Dropout", node.outputs.count > 1, let mask = node.outputs[1] {
             c.emit("  memset(\(c.pointer(mask)), 1, \(c.count(mask)));")
@@ -283,5 +288,143 @@ enum DataMovementLowerings {
         c.emit(
             "  KK(arg_reduce_f32)(\(node.opType == "ArgMax" ? 1 : 0), \(node.int("select_last_index") ?? 0), \(c.pointer(x)), \(xs[..<axis].reduce(1, *)), \(xs[axis]), \(xs[(axis + 1)...].reduce(1, *)), \(c.pointer(y)));"
         )
+    }
+}
+
+/// Gather/scatter by element, triangles and identity-like fills.
+enum IndexingLowerings {
+    /// Row-major strides of a shape.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var result = Array(repeating: 1, count: shape.count)
+        var step = 1
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            result[axis] = step
+            step *= shape[axis]
+        }
+        return result
+    }
+
+    /// Emits a loop over every element of `shape` with `i` the flat index and
+    /// `c<axis>` the coordinates; `body` is the loop body.
+    static func emitCoordinates(_ c: inout LoweringContext, _ shape: [Int], _ body: String) {
+        let total = elementCount(shape) ?? 0
+        let strides = strides(shape)
+        c.emit("  for (size_t i = 0; i < \(total); i++) {")
+        for (axis, dim) in shape.enumerated() {
+            c.emit("    size_t c\(axis) = (i / \(strides[axis])) % \(max(dim, 1)); (void)c\(axis);")
+        }
+        c.emit("    \(body) }")
+    }
+
+    static func lowerGatherElements(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let data = node.inputs[0], let indices = node.inputs[1], let y = node.outputs[0] else { return }
+        let ds = c.shape(data)
+        var axis = node.int("axis") ?? 0
+        if axis < 0 { axis += ds.count }
+        let dataStrides = strides(ds)
+        let (pd, pi, py) = (c.pointer(data), c.pointer(indices), c.pointer(y))
+        let terms = ds.indices.map { $0 == axis ? "(size_t)k * \(dataStrides[$0])" : "c\($0) * \(dataStrides[$0])" }
+        emitCoordinates(
+            &c, c.shape(indices),
+            "int64_t k = \(pi)[i]; if (k < 0) k += \(ds[axis]); if (k < 0 || k >= \(ds[axis])) return 2; \(py)[i] = \(pd)[\(terms.joined(separator: " + "))];"
+        )
+    }
+
+    static func lowerScatterElements(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let data = node.inputs[0], let indices = node.inputs[1], let updates = node.inputs[2],
+            let y = node.outputs[0]
+        else { return }
+        let ds = c.shape(data)
+        var axis = node.int("axis") ?? 0
+        if axis < 0 { axis += ds.count }
+        let reduction = node.string("reduction") ?? "none"
+        let assign: String
+        switch reduction {
+        case "none": assign = "= u"
+        case "add": assign = "+= u"
+        case "mul": assign = "*= u"
+        case "max": assign = "= t > u ? t : u"
+        case "min": assign = "= t < u ? t : u"
+        default: throw c.notImplemented(node, index, "ScatterElements reduction \(quoted(reduction))")
+        }
+        c.emitCopy(from: data, to: y)
+        let dataStrides = strides(ds)
+        let (pi, pu, py) = (c.pointer(indices), c.pointer(updates), c.pointer(y))
+        let terms = ds.indices.map { $0 == axis ? "(size_t)k * \(dataStrides[$0])" : "c\($0) * \(dataStrides[$0])" }
+        emitCoordinates(
+            &c, c.shape(indices),
+            "int64_t k = \(pi)[i]; if (k < 0) k += \(ds[axis]); if (k < 0 || k >= \(ds[axis])) return 2; size_t o = \(terms.joined(separator: " + ")); \(c.ctype(y)) t = \(py)[o], u = \(pu)[i]; (void)t; \(py)[o] \(assign);"
+        )
+    }
+
+    static func lowerScatterND(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let data = node.inputs[0], let indices = node.inputs[1], let updates = node.inputs[2],
+            let y = node.outputs[0]
+        else { return }
+        let ds = c.shape(data)
+        let ishape = c.shape(indices)
+        let depth = ishape.last ?? 0
+        let slice = ds[depth...].reduce(1, *)
+        let count = ishape.dropLast().reduce(1, *)
+        let dataStrides = strides(ds)
+        let reduction = node.string("reduction") ?? "none"
+        let op = ["none": "=", "add": "+=", "mul": "*="][reduction]
+        guard let op else { throw c.notImplemented(node, index, "ScatterND reduction \(quoted(reduction))") }
+        c.emitCopy(from: data, to: y)
+        let (pi, pu, py) = (c.pointer(indices), c.pointer(updates), c.pointer(y))
+        c.emit("  for (size_t n = 0; n < \(count); n++) { size_t o = 0;")
+        for d in 0..<depth {
+            c.emit(
+                "    { int64_t k = \(pi)[n * \(depth) + \(d)]; if (k < 0) k += \(ds[d]); if (k < 0 || k >= \(ds[d])) return 2; o += (size_t)k * \(dataStrides[d]); }"
+            )
+        }
+        c.emit("    for (size_t j = 0; j < \(slice); j++) \(py)[o + j] \(op) \(pu)[n * \(slice) + j]; }")
+    }
+
+    static func lowerTrilu(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let x = node.inputs[0], let y = node.outputs[0] else { return }
+        let xs = c.shape(x)
+        guard xs.count >= 2 else { throw c.notImplemented(node, index, "Trilu needs rank ≥ 2") }
+        var k = "0"
+        if node.inputs.count > 1, let kInput = node.inputs[1] { k = "\(c.pointer(kInput))[0]" }
+        let upper = (node.int("upper") ?? 1) == 1
+        let (row, column) = (xs.count - 2, xs.count - 1)
+        let (px, py) = (c.pointer(x), c.pointer(y))
+        let keep =
+            upper
+            ? "(int64_t)c\(column) - (int64_t)c\(row) >= (int64_t)(\(k))"
+            : "(int64_t)c\(column) - (int64_t)c\(row) <= (int64_t)(\(k))"
+        emitCoordinates(&c, xs, "\(py)[i] = \(keep) ? \(px)[i] : 0;")
+    }
+
+    static func lowerCumSum(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let x = node.inputs[0], let axisInput = node.inputs[1], let y = node.outputs[0] else { return }
+        let xs = c.shape(x)
+        guard var axis = c.constantIntegers(axisInput)?.first else {
+            throw c.notImplemented(node, index, "CumSum whose axis is computed at run time")
+        }
+        if axis < 0 { axis += xs.count }
+        let outer = xs[..<axis].reduce(1, *)
+        let length = xs[axis]
+        let inner = xs[(axis + 1)...].reduce(1, *)
+        let exclusive = node.int("exclusive") == 1
+        let reverse = node.int("reverse") == 1
+        let (px, py) = (c.pointer(x), c.pointer(y))
+        c.emit("  for (size_t o = 0; o < \(outer); o++) for (size_t j = 0; j < \(inner); j++) { \(c.ctype(y)) sum = 0;")
+        c.emit(
+            "    for (size_t s = 0; s < \(length); s++) { size_t k = \(reverse ? "\(length) - 1 - s" : "s"); size_t at = (o * \(length) + k) * \(inner) + j;"
+        )
+        c.emit(
+            exclusive ? "      \(py)[at] = sum; sum += \(px)[at]; } }" : "      sum += \(px)[at]; \(py)[at] = sum; } }")
+    }
+
+    static func lowerEyeLike(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let y = node.outputs[0] else { return }
+        let k = node.int("k") ?? 0
+        emitCoordinates(&c, c.shape(y), "\(c.pointer(y))[i] = (int64_t)c1 - (int64_t)c0 == \(k);")
+    }
+
+    static func lowerCastLike(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        try ElementwiseLowerings.lowerCast(&c, node, index)
     }
 }

@@ -104,8 +104,11 @@ enum NeuralNetworkLowerings {
                 let total =
                     strides[axis] * (xs[axis + 2] - 1) + outputPadding[axis]
                     + ((kernel[axis] - 1) * dilations[axis] + 1) - ys[axis + 2]
+                guard total >= 0 else {
+                    throw c.notImplemented(
+                        node, index, "ConvTranspose whose output_shape is larger than its natural output")
+                }
                 begin[axis] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
-                if autoPad != "SAME_UPPER" && autoPad != "SAME_LOWER" { begin[axis] = total - total / 2 }
             }
         }
         let bias = node.inputs.count > 2 ? node.inputs[2].map { c.pointer($0) } : nil
@@ -132,6 +135,11 @@ enum NeuralNetworkLowerings {
             node, input: Array(xs[2...]), output: Array(ys[2...]), kernel: kernel, strides: strides,
             dilations: dilations)
         let kind = ["MaxPool": 0, "AveragePool": 1, "LpPool": 2][node.opType]!
+        if kind == 1, node.int("count_include_pad") == 1, node.int("ceil_mode") == 1,
+            dilations.contains(where: { $0 > 1 })
+        {
+            throw c.notImplemented(node, index, "AveragePool with count_include_pad, ceil_mode and dilations together")
+        }
         let indices = node.outputs.count > 1 ? node.outputs[1].map { c.pointer($0) } : nil
         c.emit("  { kk_pool_params p = {0}; p.batch = \(xs[0]); p.channels = \(xs[1]); p.kind = \(kind);")
         c.emit(

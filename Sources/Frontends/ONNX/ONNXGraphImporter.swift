@@ -9,27 +9,28 @@ import ModelIR
 /// IR relies on: names are UTF-8, each value is produced once, every input is
 /// defined before use (no dangling inputs, no cycles), tensor sizes add up.
 struct ONNXGraphImporter {
-    let owner: ONNXModelHandle
+    let owner: AnyObject
+    var handle: ONNXModelHandle { owner as! ONNXModelHandle }
     /// The unpacked archive: external data must resolve inside it.
     let rootDirectory: String
     /// The directory of the .onnx file: external data locations are relative to it.
     let modelDirectory: String
     private var mappedFiles: [String: MappedFile] = [:]
 
-    init(owner: ONNXModelHandle, rootDirectory: String, modelDirectory: String) {
+    init(owner: AnyObject, rootDirectory: String, modelDirectory: String) {
         self.owner = owner
         self.rootDirectory = rootDirectory
         self.modelDirectory = modelDirectory
     }
 
     mutating func importMainGraph() throws -> Graph {
-        try importGraph(connx_main_graph(owner.pointer), outerScope: nil)
+        try importGraph(connx_main_graph(handle.pointer), outerScope: nil)
     }
 
     /// Reads the types libonnx's shape inference attached to the main graph
     /// (value infos and outputs), by value name.
     func inferredTypes() -> [String: TensorType] {
-        let graph = connx_main_graph(owner.pointer)
+        let graph = connx_main_graph(handle.pointer)
         var types: [String: TensorType] = [:]
         for index in 0..<connx_graph_value_info_count(graph) {
             let info = connx_graph_value_info(graph, index)!
@@ -217,7 +218,7 @@ struct ONNXGraphImporter {
 
     // MARK: tensors
 
-    private mutating func importTensor(_ tensor: OpaquePointer, name: String) throws -> Constant {
+    mutating func importTensor(_ tensor: OpaquePointer, name: String) throws -> Constant {
         let rawType = connx_tensor_data_type(tensor)
         guard let dataType = DataType(rawValue: rawType) else {
             throw KilnError.client(.unsupportedDataType, "tensor \(quoted(name)) has unknown data type \(rawType)")

@@ -36,6 +36,11 @@ public struct ShapeInference {
         for (id, constant) in graph.initializers where constant.dataType.isInteger && constant.elementCount <= 1024 {
             if let values = constant.integers() { known[id] = KnownInts(shape: constant.shape, values: values) }
         }
+        if mode == .authority {
+            // Name every op without a rule at once, before inference stumbles over the first gap.
+            for node in graph.nodes where !hasRule(node) { recordUncovered(node, &report) }
+            if !report.uncoveredOps.isEmpty { return report }
+        }
         for (index, node) in graph.nodes.enumerated() {
             guard let rule = node.domain.isEmpty || node.domain == "ai.onnx" ? ShapeRules.table[node.opType] : nil
             else {
@@ -90,6 +95,10 @@ public struct ShapeInference {
             node: node, nodeIndex: index, opset: opset, inputTypes: inputs,
             inputValues: node.inputs.map { $0.flatMap { known[$0] } })
         return try rule(context)
+    }
+
+    private func hasRule(_ node: Node) -> Bool {
+        (node.domain.isEmpty || node.domain == "ai.onnx") && ShapeRules.table[node.opType] != nil
     }
 
     /// An op without a Kiln rule: fine when libonnx typed it, a gap when Kiln is the authority.

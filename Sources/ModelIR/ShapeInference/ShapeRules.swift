@@ -63,6 +63,19 @@ public enum ShapeRules {
         table["Expand"] = expand
         table["Tile"] = tile
         table["Range"] = range
+        table["CastLike"] = {
+            [InferredOutput($0.dataType(1), $0.shape(0), values: $0.dataType(1).isInteger ? $0.value(0) : nil)]
+        }
+        table["ConvTranspose"] = convTranspose
+        table["Trilu"] = sameAsInput
+        table["GatherElements"] = { [InferredOutput($0.dataType(0), $0.shape(1))] }
+        table["ScatterElements"] = sameAsInput
+        table["ScatterND"] = sameAsInput
+        table["EyeLike"] = { c in
+            let type =
+                c.node.int("dtype").flatMap { DataType(rawValue: Int32(truncatingIfNeeded: $0)) } ?? c.dataType(0)
+            return [InferredOutput(type, c.shape(0))]
+        }
         return table
     }()
 
@@ -239,6 +252,37 @@ public enum ShapeRules {
         let kernel = c.node.ints("kernel_shape") ?? Array(w[2...])
         let spatial = try spatialOutput(c, input: x, kernel: kernel, ceilMode: false)
         return [InferredOutput(c.dataType(0), [x[0], w[0]] + spatial)]
+    }
+
+    static func convTranspose(_ c: ShapeContext) throws -> [InferredOutput] {
+        let x = c.shape(0)
+        let w = c.shape(1)
+        guard x.count >= 3, w.count == x.count else { throw c.fail("input and weight ranks do not fit") }
+        let spatial = x.count - 2
+        let group = c.node.int("group") ?? 1
+        let kernel = c.node.ints("kernel_shape") ?? Array(w[2...])
+        let strides = c.node.ints("strides") ?? Array(repeating: 1, count: spatial)
+        let dilations = c.node.ints("dilations") ?? Array(repeating: 1, count: spatial)
+        let outputPadding = c.node.ints("output_padding") ?? Array(repeating: 0, count: spatial)
+        let pads = c.node.ints("pads") ?? Array(repeating: 0, count: spatial * 2)
+        let autoPad = c.node.string("auto_pad") ?? "NOTSET"
+        var output: [Int] = []
+        if let explicit = c.node.ints("output_shape") {
+            output = Array(explicit.suffix(spatial))
+        } else {
+            for axis in 0..<spatial {
+                if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+                    output.append(x[axis + 2] * strides[axis])
+                } else {
+                    output.append(
+                        strides[axis] * (x[axis + 2] - 1) + outputPadding[axis] + (kernel[axis] - 1) * dilations[axis]
+                            + 1
+                            - pads[axis] - pads[axis + spatial])
+                }
+            }
+        }
+        guard output.allSatisfy({ $0 > 0 }) else { throw c.fail("the output would be empty") }
+        return [InferredOutput(c.dataType(0), [x[0], w[1] * group] + output)]
     }
 
     static func pool(_ c: ShapeContext) throws -> [InferredOutput] {
