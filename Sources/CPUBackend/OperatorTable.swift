@@ -11,7 +11,7 @@ struct OperatorLowering: Sendable {
 
 /// Every operator the CPU backend compiles, one line each: the answer to
 /// "which ops does Kiln support?" (shape rules are in ModelIR's ShapeRules).
-enum OperatorTable {
+public enum OperatorTable {
     static let float32: Set<DataType> = [.float32]
     static let anyType: Set<DataType> = Set(DataType.allCases.filter { CSource.type($0) != nil })
 
@@ -82,5 +82,10 @@ enum OperatorTable {
     static let foldedOps: Set<String> = ["Constant", "Shape", "Size"]
 
     /// The supported ops, for the README and `kiln ops`.
-    static var supportedOps: [String] { (Array(table.keys) + Array(foldedOps)).sorted() }
+    public static var supportedOps: [String] { (Array(table.keys) + Array(foldedOps)).sorted() }
+
+    /// The element types an op is compiled for (nil for folded ops: any).
+    public static func types(of op: String) -> [String]? {
+        table[op].map { $0.types.map(\.name).sorted() }
+    }
 }

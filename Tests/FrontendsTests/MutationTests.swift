@@ -26,7 +26,7 @@ func mutate(_ bytes: [UInt8], _ random: inout SeededGenerator) -> [UInt8] {
 struct MutationTests {
     @Test("every mutation of a real model is checked or refused with a reason, never a crash")
     func mutations() throws {
-        let model = try ModelSpec(
+        let model = ModelSpec(
             graph: GraphSpec(
                 nodes: [
                     NodeSpec("Conv", ["x", "w"], ["c"], name: "conv", [("pads", .ints([1, 1, 1, 1]))]),

@@ -147,6 +147,18 @@ public enum ONNXFrontend {
 
     /// After check, every tensor the main graph computes has a static shape.
     static func requireStaticShapes(_ graph: Graph) throws {
+        // Ops that neither libonnx nor Kiln knows leave their outputs untyped: name them all as not implemented.
+        var unknown: [String] = []
+        for node in graph.nodes where !node.domain.isEmpty && node.domain != "ai.onnx" && node.domain != "ai.onnx.ml" {
+            let untyped = node.outputs.contains { $0.map { graph[$0].type?.staticShape == nil } ?? false }
+            if untyped && !unknown.contains(node.qualifiedOpType) { unknown.append(node.qualifiedOpType) }
+        }
+        if !unknown.isEmpty {
+            throw KilnError.client(
+                .operatorNotImplemented,
+                "Kiln does not implement \(unknown.joined(separator: ", ")) (no shape rule or schema for them); "
+                    + "see the README's operator table for what is supported")
+        }
         for (index, node) in graph.nodes.enumerated() {
             for case let output? in node.outputs {
                 let value = graph[output]

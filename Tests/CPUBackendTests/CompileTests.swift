@@ -1,0 +1,143 @@
+import Diagnostics
+import Foundation
+import Pipeline
+import Runtime
+import TestSupport
+import Testing
+
+/// Compiles `model` for this machine (or `target`) and returns the compilation.
+func compile(
+    _ model: ModelSpec, config: String? = nil,
+    target: TargetRequest = .platform(
+        os: "LINUX", arch: "X86_64", accelerator: nil, compilerOptions: #"{"mcpu": "native"}"#),
+    in directory: TemporaryDirectory
+) async throws -> Compilation {
+    let path = try directory.write("model.onnx", model.bytes)
+    let pipeline = Pipeline(
+        environment: PipelineEnvironment(home: .init(path: directory.path + "/home"), workingDirectory: directory.path))
+    return try await pipeline.compile(
+        PipelineRequest(modelURI: path, framework: .onnx, dataInputConfig: config), target: target,
+        outputURI: directory.path + "/out")
+}
+
+func floats(_ data: Data) -> [Float] { data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+func bytes(_ values: [Float]) -> Data { values.withUnsafeBytes { Data($0) } }
+
+@Suite("compiling and running models")
+struct CompileTests {
+    @Test("a compiled model computes what ONNX defines: y = Relu(x + b)")
+    func computes() async throws {
+        let directory = try TemporaryDirectory()
+        let result = try await compile(reluModel(), config: "[[2,4]]", in: directory)
+        #expect(
+            result.records.map(\.stage.rawValue) == [
+                "fetch", "unpack", "parse", "check", "optimize", "lower", "build", "pack", "upload",
+            ])
+        #expect(result.artifactPath.hasSuffix("/out/model-LINUX_X86_64.tar.gz"))
+        let artifact = try OpenedArtifact(path: result.artifactPath)
+        let output = try artifact.loaded.run([bytes([1, 2, 3, 4, -5, 6, -7, 8])])
+        #expect(floats(output[0]) == [2, 0, 6, 0, 0, 4, 0, 4])
+    }
+
+    @Test("node and value names with quotes, backslashes and comment markers never reach C as code")
+    func hostileNames() async throws {
+        let evil = #"a"b\c*/ int x; /* ??= "#
+        let graph = GraphSpec(
+            name: "*/ #error injected",
+            nodes: [NodeSpec("Relu", [evil], ["out\"put*/"], name: "*/ abort(); /*")],
+            inputs: [ValueSpec(evil, ElemType.float, [3])], outputs: [ValueSpec("out\"put*/", ElemType.float, [3])])
+        let directory = try TemporaryDirectory()
+        let result = try await compile(ModelSpec(graph: graph), in: directory)
+        let artifact = try OpenedArtifact(path: result.artifactPath)
+        #expect(artifact.loaded.manifest.inputs[0].name == evil)
+        #expect(floats(try artifact.loaded.run([bytes([-1, 0, 2])])[0]) == [0, 0, 2])
+    }
+
+    @Test("zero-size tensors compile and run")
+    func zeroSize() async throws {
+        let graph = GraphSpec(
+            nodes: [NodeSpec("Relu", ["x"], ["y"])], inputs: [ValueSpec("x", ElemType.float, [0, 3])],
+            outputs: [ValueSpec("y", ElemType.float, [0, 3])])
+        let directory = try TemporaryDirectory()
+        let result = try await compile(ModelSpec(graph: graph), in: directory)
+        let output = try OpenedArtifact(path: result.artifactPath).loaded.run([Data()])
+        #expect(output[0].isEmpty)
+    }
+
+    @Test("names every unsupported operator in one reason")
+    func unsupportedOps() async throws {
+        let graph = GraphSpec(
+            nodes: [
+                NodeSpec("Relu", ["x"], ["a"]), NodeSpec("Custom", ["a"], ["b"], domain: "com.example"),
+                NodeSpec("Other", ["b"], ["y"], domain: "com.example"),
+            ],
+            inputs: [ValueSpec("x", ElemType.float, [2])], outputs: [ValueSpec("y", ElemType.float, [2])])
+        let directory = try TemporaryDirectory()
+        var model = ModelSpec(graph: graph)
+        model.opsets.append(("com.example", 1))
+        do {
+            _ = try await compile(model, in: directory)
+            Issue.record("compiled a model with unknown ops")
+        } catch let failure as PipelineFailure {
+            #expect(failure.error.category == .operatorNotImplemented)
+            #expect(failure.failureReason.contains("com.example::Custom"))
+            #expect(failure.failureReason.contains("com.example::Other"))
+        }
+    }
+
+    @Test("identical inputs give byte-identical artifacts, and the second build reuses cached kernels")
+    func deterministicAndCached() async throws {
+        let directory = try TemporaryDirectory()
+        let first = try await compile(reluModel(), config: "[[1,4]]", in: directory)
+        let firstBytes = try Data(contentsOf: URL(fileURLWithPath: first.artifactPath))
+        let second = try await compile(reluModel(), config: "[[1,4]]", in: directory)
+        let secondBytes = try Data(contentsOf: URL(fileURLWithPath: second.artifactPath))
+        #expect(firstBytes == secondBytes)
+        #expect(first.artifactDigest == second.artifactDigest)
+        #expect(first.kernelCacheHits == 0)
+        #expect(second.kernelCacheHits == 2)
+    }
+
+    @Test("an artifact for AVX-512 only refuses to load on a CPU without it, naming the missing features")
+    func missingInstructionSet() async throws {
+        let hasAVX512 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
+        try #require(!hasAVX512, "this machine has AVX-512; the refusal cannot be shown here")
+        let directory = try TemporaryDirectory()
+        let result = try await compile(
+            reluModel(), config: "[[1,4]]",
+            target: .platform(
+                os: "LINUX", arch: "X86_64", accelerator: nil, compilerOptions: #"{"mcpu": "skylake-avx512"}"#),
+            in: directory)
+        #expect(throws: KilnError.self) { try OpenedArtifact(path: result.artifactPath) }
+        do {
+            _ = try OpenedArtifact(path: result.artifactPath)
+        } catch let error as KilnError {
+            #expect(error.message.contains("avx512f"), "\(error)")
+        }
+    }
+
+    @Test("an ml_c5 artifact runs here through its AVX2 path")
+    func fallbackVariant() async throws {
+        let directory = try TemporaryDirectory()
+        let result = try await compile(
+            reluModel(), config: "[[1,4]]", target: .device("ml_c5", compilerOptions: nil), in: directory)
+        let artifact = try OpenedArtifact(path: result.artifactPath)
+        #expect(result.manifest.variants.map(\.name) == ["skylake-avx512", "haswell"])
+        #expect(["skylake-avx512", "haswell"].contains(artifact.loaded.variant))
+        #expect(floats(try artifact.loaded.run([bytes([0, 0, 0, 0])])[0]) == [1, 0, 3, 0])
+    }
+
+    @Test("devices this build cannot target fail with a TargetDevice reason")
+    func unsupportedDevice() async throws {
+        let directory = try TemporaryDirectory()
+        for device in ["ml_c6g", "not_a_device"] {
+            do {
+                _ = try await compile(
+                    reluModel(), config: "[[1,4]]", target: .device(device, compilerOptions: nil), in: directory)
+                Issue.record("compiled for \(device)")
+            } catch let failure as PipelineFailure {
+                #expect(failure.failureReason.hasPrefix("ClientError: TargetDevice: "), "\(failure.failureReason)")
+            }
+        }
+    }
+}
