@@ -196,6 +196,20 @@ int connx_set_input_shape(connx_model *model, size_t index, const int64_t *dims,
   });
 }
 
+int connx_bind_input_constant(connx_model *model, size_t index, int32_t data_type, const int64_t *dims,
+                              size_t rank, const void *data, size_t len, char *err, size_t errlen) {
+  return guarded(err, errlen, [&] {
+    auto *graph = model->proto.mutable_graph();
+    if (index >= static_cast<size_t>(graph->input_size())) throw std::out_of_range("graph input index");
+    auto *tensor = graph->add_initializer();
+    tensor->set_name(graph->input(static_cast<int>(index)).name());
+    tensor->set_data_type(data_type);
+    for (size_t i = 0; i < rank; i++) tensor->add_dims(dims[i]);
+    tensor->set_raw_data(data, len);
+    graph->mutable_input()->DeleteSubrange(static_cast<int>(index), 1);
+  });
+}
+
 int connx_infer_shapes(connx_model *model, char *err, size_t errlen) {
   return guarded(err, errlen, [&] {
     auto *graph = model->proto.mutable_graph();

@@ -22,12 +22,23 @@ public struct DataInputConfig: Sendable, Equatable {
         }
     }
 
+    /// Kiln's extension: an input fixed to a value at compile time,
+    /// `{"axes": {"value": [1]}}`, for inputs that determine shapes.
+    public struct ConstantBinding: Sendable, Equatable {
+        public var name: String
+        public var values: [Double]
+        /// The nesting of the given list, nil for a bare number.
+        public var shape: [Int]?
+    }
+
     public var form: Form
+    public var constants: [ConstantBinding] = []
     /// Things the user should know about how the text was read.
     public var notes: [String]
 
-    public init(form: Form, notes: [String] = []) {
+    public init(form: Form, constants: [ConstantBinding] = [], notes: [String] = []) {
         self.form = form
+        self.constants = constants
         self.notes = notes
     }
 
@@ -54,13 +65,18 @@ public struct DataInputConfig: Sendable, Equatable {
             }
             var seen: Set<String> = []
             var shapes: [NamedShape] = []
+            var constants: [ConstantBinding] = []
             for (name, shape) in members {
                 guard seen.insert(name).inserted else {
                     throw KilnError.client(.dataInputConfig, "input \(quoted(name)) is given twice")
                 }
-                shapes.append(NamedShape(name, try dims(shape, for: "input \(quoted(name))")))
+                if case .object(let fields) = shape {
+                    constants.append(try binding(name, fields))
+                } else {
+                    shapes.append(NamedShape(name, try dims(shape, for: "input \(quoted(name))")))
+                }
             }
-            return DataInputConfig(form: .named(shapes), notes: notes)
+            return DataInputConfig(form: .named(shapes), constants: constants, notes: notes)
         case .array(let elements):
             // A single flat shape [1,3,224,224] is read as the shape of the only input.
             if !elements.isEmpty, elements.allSatisfy({ if case .integer = $0 { return true } else { return false } }) {
@@ -78,6 +94,45 @@ public struct DataInputConfig: Sendable, Equatable {
                 "DataInputConfig must be a JSON object like {\"input\": [1,3,224,224]} or a list of shapes, not \(normalizedText(value))"
             )
         }
+    }
+
+    /// `{"value": 2.0}` or `{"value": [[1, 2], [3, 4]]}`.
+    private static func binding(_ name: String, _ fields: [(String, JSONValue)]) throws -> ConstantBinding {
+        guard fields.count == 1, fields[0].0 == "value" else {
+            throw KilnError.client(
+                .dataInputConfig,
+                "input \(quoted(name)) is given an object; to fix its value at compile time write {\"value\": [numbers]}")
+        }
+        var values: [Double] = []
+        func number(_ value: JSONValue) throws -> Double {
+            switch value {
+            case .integer(let n): return Double(n)
+            case .number(let n): return n
+            case .bool(let b): return b ? 1 : 0
+            default:
+                throw KilnError.client(.dataInputConfig, "the value of input \(quoted(name)) holds \(normalizedText(value)); use numbers")
+            }
+        }
+        func flatten(_ value: JSONValue, depth: Int) throws -> [Int] {
+            guard case .array(let elements) = value else {
+                values.append(try number(value))
+                return []
+            }
+            guard depth < 8 else { throw KilnError.client(.dataInputConfig, "the value of input \(quoted(name)) nests too deep") }
+            var inner: [Int]?
+            for element in elements {
+                let shape = try flatten(element, depth: depth + 1)
+                if let inner, inner != shape {
+                    throw KilnError.client(.dataInputConfig, "the value of input \(quoted(name)) is a ragged list")
+                }
+                inner = shape
+            }
+            return [elements.count] + (inner ?? [])
+        }
+        let value = fields[0].1
+        let shape = try flatten(value, depth: 0)
+        if case .array = value { return ConstantBinding(name: name, values: values, shape: shape) }
+        return ConstantBinding(name: name, values: values, shape: nil)
     }
 
     private static func dims(_ value: JSONValue, for what: String) throws -> [Int] {

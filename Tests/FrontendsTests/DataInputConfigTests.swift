@@ -1,5 +1,6 @@
 import Diagnostics
 import ModelIR
+import TestSupport
 import Testing
 
 @testable import Frontends
@@ -151,5 +152,53 @@ struct DataInputConfigBindingTests {
                 constants: ["w"])
         }
         #expect(error?.message.contains("is a constant of the model") == true)
+    }
+}
+
+@Suite("DataInputConfig: inputs fixed to a value at compile time")
+struct ConstantBindingTests {
+    @Test("reads {\"value\": ...} with its nesting and binds it as a constant that drives shapes")
+    func binds() throws {
+        let config = try DataInputConfig.parse(#"{"x": [2,3,4], "axes": {"value": [1]}}"#)
+        #expect(config.constants == [.init(name: "axes", values: [1], shape: [1])])
+        let graph = GraphSpec(
+            nodes: [NodeSpec("ReduceMean", ["x", "axes"], ["y"])],
+            inputs: [ValueSpec("x", ElemType.float, [2, 3, 4]), ValueSpec("axes", ElemType.int64, [1])],
+            outputs: [ValueSpec("y", ElemType.float, [2, 1, 4])])
+        let checked = try checkModel(ModelSpec(opset: 18, graph: graph), config: #"{"x": [2,3,4], "axes": {"value": [1]}}"#)
+        #expect(checked.inputs.map(\.name) == ["x"])
+        #expect(outputShape(checked) == [2, 1, 4])
+        #expect(checked.notes.contains("input 'axes' is fixed at compile time to the value DataInputConfig gives"))
+    }
+
+    @Test("binds a value in the libonnx path too, where shape inference uses it")
+    func bindsForLibONNX() throws {
+        let graph = GraphSpec(
+            nodes: [NodeSpec("Reshape", ["x", "shape"], ["y"])],
+            inputs: [ValueSpec("x", ElemType.float, [2, 3]), ValueSpec("shape", ElemType.int64, [2])],
+            outputs: [ValueSpec("y", ElemType.float, nil)])
+        var model = ModelSpec(graph: graph)
+        model.graph.outputs = [ValueSpec("y", ElemType.float, ["a", "b"])]
+        let checked = try checkModel(model, config: #"{"shape": {"value": [3, 2]}}"#)
+        #expect(outputShape(checked) == [3, 2])
+    }
+
+    @Test(
+        "refuses values that do not fit",
+        arguments: [
+            (#"{"axes": {"value": [1, 2]}, "x": [2,3,4]}"#, "has shape [2]; the model declares [1]"),
+            (#"{"axes": {"value": [[1]]}, "x": [2,3,4]}"#, "has shape [1,1]; the model declares [1]"),
+            (#"{"axes": {"value": "one"}, "x": [2,3,4]}"#, "use numbers"),
+            (#"{"axes": {"shape": [1]}, "x": [2,3,4]}"#, "write {\"value\": [numbers]}"),
+            (#"{"nope": {"value": [1]}, "x": [2,3,4]}"#, "is not an input of the model"),
+        ])
+    func refuses(text: String, reason: String) throws {
+        let graph = GraphSpec(
+            nodes: [NodeSpec("ReduceMean", ["x", "axes"], ["y"])],
+            inputs: [ValueSpec("x", ElemType.float, [2, 3, 4]), ValueSpec("axes", ElemType.int64, [1])],
+            outputs: [ValueSpec("y", ElemType.float, [2, 1, 4])])
+        let error = failure { try checkModel(ModelSpec(opset: 18, graph: graph), config: text) }
+        #expect(error?.category == .dataInputConfig)
+        #expect(error?.message.contains(reason) == true, "\(String(describing: error))")
     }
 }

@@ -62,6 +62,11 @@ int connx_convert_version(connx_model *model, int64_t target, char *err, size_t 
 int connx_set_input_shape(connx_model *model, size_t index, const int64_t *dims, size_t rank,
                           char *err, size_t errlen);
 
+/* Turns graph input `index` into an initializer holding `len` raw bytes with
+   the given data type and dims, and removes it from the graph's inputs. */
+int connx_bind_input_constant(connx_model *model, size_t index, int32_t data_type, const int64_t *dims,
+                              size_t rank, const void *data, size_t len, char *err, size_t errlen);
+
 /* Runs ONNX shape inference over the model (strict mode, data propagation on).
    Intermediate value infos and output shapes are cleared first so that only
    what follows from the input shapes remains. */

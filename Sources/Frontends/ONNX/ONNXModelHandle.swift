@@ -1,5 +1,6 @@
 import CONNX
 import Diagnostics
+import ModelIR
 
 /// Owns a model parsed by libonnx (through the CONNX shim) and keeps it alive
 /// while the IR borrows its initializer bytes.
@@ -63,6 +64,15 @@ final class ONNXModelHandle: @unchecked Sendable {
     func setInputShape(index: Int, _ dims: [Int]) throws {
         let values = dims.map(Int64.init)
         try call("cannot set the input shape") { connx_set_input_shape(pointer, index, values, values.count, $0, $1) }
+    }
+
+    func bindInputConstant(index: Int, _ constant: Constant) throws {
+        let dims = constant.shape.map(Int64.init)
+        try call("cannot bind the input to a constant") {
+            connx_bind_input_constant(
+                pointer, index, constant.dataType.rawValue, dims, dims.count, constant.storage.bytes.baseAddress,
+                constant.storage.count, $0, $1)
+        }
     }
 
     func inferShapes() throws {
