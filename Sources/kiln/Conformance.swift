@@ -216,7 +216,8 @@ struct ConformanceCase {
                 var offset = 0
                 members.append("\(key): {\"value\": \(nested(constant.shape[...], &offset))}")
                 bound.append(name)
-            } else {
+            } else if parsed.model.graph[parsed.model.graph.inputs[index]].type?.staticShape == nil {
+                // Static inputs need no shape (and zero-size ones could not be given one).
                 members.append("\(key): [\(constant.shape.map(String.init).joined(separator: ","))]")
             }
         }
