@@ -75,6 +75,7 @@ public enum OperatorTable {
         table["CumSum"] = OperatorLowering(types: E.numeric, lower: I.lowerCumSum)
         table["EyeLike"] = OperatorLowering(types: anyType, lower: I.lowerEyeLike)
         table["CastLike"] = OperatorLowering(types: anyType, lower: I.lowerCastLike)
+        table["Resize"] = OperatorLowering(types: float32, lower: ResizeLowering.lower)
         return table
     }()
 

@@ -101,7 +101,8 @@ public struct DataInputConfig: Sendable, Equatable {
         guard fields.count == 1, fields[0].0 == "value" else {
             throw KilnError.client(
                 .dataInputConfig,
-                "input \(quoted(name)) is given an object; to fix its value at compile time write {\"value\": [numbers]}")
+                "input \(quoted(name)) is given an object; to fix its value at compile time write {\"value\": [numbers]}"
+            )
         }
         var values: [Double] = []
         func number(_ value: JSONValue) throws -> Double {
@@ -110,7 +111,8 @@ public struct DataInputConfig: Sendable, Equatable {
             case .number(let n): return n
             case .bool(let b): return b ? 1 : 0
             default:
-                throw KilnError.client(.dataInputConfig, "the value of input \(quoted(name)) holds \(normalizedText(value)); use numbers")
+                throw KilnError.client(
+                    .dataInputConfig, "the value of input \(quoted(name)) holds \(normalizedText(value)); use numbers")
             }
         }
         func flatten(_ value: JSONValue, depth: Int) throws -> [Int] {
@@ -118,7 +120,9 @@ public struct DataInputConfig: Sendable, Equatable {
                 values.append(try number(value))
                 return []
             }
-            guard depth < 8 else { throw KilnError.client(.dataInputConfig, "the value of input \(quoted(name)) nests too deep") }
+            guard depth < 8 else {
+                throw KilnError.client(.dataInputConfig, "the value of input \(quoted(name)) nests too deep")
+            }
             var inner: [Int]?
             for element in elements {
                 let shape = try flatten(element, depth: depth + 1)

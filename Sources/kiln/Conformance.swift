@@ -189,29 +189,36 @@ struct ConformanceCase {
 
     /// The model's graph input names in order (initializers excluded).
     func inputsNames(_ path: String) -> [String] {
-        guard let parsed = try? ONNXFrontend.parse(modelPath: path + "/model.onnx", rootDirectory: path, displayName: "model.onnx")
+        guard
+            let parsed = try? ONNXFrontend.parse(
+                modelPath: path + "/model.onnx", rootDirectory: path, displayName: "model.onnx")
         else { return [] }
         return parsed.model.graph.inputs.map { parsed.model.graph[$0].name }
     }
 
-    /// A DataInputConfig giving input 0 its shape and every later input of at most 64 elements its value.
+    /// A DataInputConfig giving every later input of at most 64 elements (and a 1-D int64 first input,
+    /// a shape) its value, and the other inputs their shapes where the model leaves them open.
     static func bindingConfig(_ model: String, _ inputs: [Constant]) throws -> (String, [String])? {
         let directory = (model as NSString).deletingLastPathComponent
         let parsed = try ONNXFrontend.parse(modelPath: model, rootDirectory: directory, displayName: "model.onnx")
         let names = parsed.model.graph.inputs.map { parsed.model.graph[$0].name }
-        guard names.count == inputs.count, names.count > 1 else { return nil }
+        guard names.count == inputs.count, !names.isEmpty else { return nil }
         var members: [String] = []
         var bound: [String] = []
         for (index, (name, constant)) in zip(names, inputs).enumerated() {
-            let key = "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-            if index > 0, constant.elementCount <= 64, let values = constant.doubles() {
+            let key =
+                "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                + "\""
+            let shapeLike = index > 0 || (constant.dataType == .int64 && constant.shape.count == 1)
+            if shapeLike, constant.elementCount <= 64, let values = constant.doubles() {
                 func nested(_ shape: ArraySlice<Int>, _ offset: inout Int) -> String {
                     guard let first = shape.first else {
                         defer { offset += 1 }
                         let value = values[offset]
                         return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
                     }
-                    return "[" + (0..<first).map { _ in nested(shape.dropFirst(), &offset) }.joined(separator: ",") + "]"
+                    return "[" + (0..<first).map { _ in nested(shape.dropFirst(), &offset) }.joined(separator: ",")
+                        + "]"
                 }
                 var offset = 0
                 members.append("\(key): {\"value\": \(nested(constant.shape[...], &offset))}")

@@ -165,7 +165,8 @@ struct ConstantBindingTests {
             nodes: [NodeSpec("ReduceMean", ["x", "axes"], ["y"])],
             inputs: [ValueSpec("x", ElemType.float, [2, 3, 4]), ValueSpec("axes", ElemType.int64, [1])],
             outputs: [ValueSpec("y", ElemType.float, [2, 1, 4])])
-        let checked = try checkModel(ModelSpec(opset: 18, graph: graph), config: #"{"x": [2,3,4], "axes": {"value": [1]}}"#)
+        let checked = try checkModel(
+            ModelSpec(opset: 18, graph: graph), config: #"{"x": [2,3,4], "axes": {"value": [1]}}"#)
         #expect(checked.inputs.map(\.name) == ["x"])
         #expect(outputShape(checked) == [2, 1, 4])
         #expect(checked.notes.contains("input 'axes' is fixed at compile time to the value DataInputConfig gives"))

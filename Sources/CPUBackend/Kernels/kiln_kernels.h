@@ -76,6 +76,11 @@ int KK(gather)(const void *data, const int64_t *indices, void *y, size_t element
 void KK(pad)(const void *x, void *y, size_t element, size_t rank, const size_t *in_dims, const ptrdiff_t *pad_begin,
              const size_t *out_dims, int mode, const void *value);
 
+/* Resize by separable taps: for each axis d, out_dims[d] * taps[d] entries of (source index, weight)
+   stored one axis after another; a negative index means "outside" (tf_crop_and_resize extrapolation). */
+void KK(resize_f32)(const float *x, float *y, size_t rank, const size_t *in_dims, const size_t *out_dims,
+                    const size_t *taps, const int64_t *index, const float *weight, float extrapolation);
+
 /* Batch normalisation in inference mode over [n, c, spatial]. */
 void KK(batch_norm_f32)(const float *x, const float *scale, const float *bias, const float *mean, const float *var,
                         float epsilon, size_t n, size_t c, size_t spatial, float *y);

@@ -132,3 +132,45 @@ void KK(pad)(const void *x, void *y, size_t element, size_t rank, const size_t *
     }
   }
 }
+
+void KK(resize_f32)(const float *x, float *y, size_t rank, const size_t *in_dims, const size_t *out_dims,
+                    const size_t *taps, const int64_t *index, const float *weight, float extrapolation) {
+  size_t in_strides[KK_MAX_RANK], block[KK_MAX_RANK], stride = 1, count = 1, offset = 0;
+  for (size_t d = rank; d-- > 0;) {
+    in_strides[d] = stride;
+    stride *= in_dims[d];
+  }
+  for (size_t d = 0; d < rank; d++) {
+    block[d] = offset; /* where axis d's table starts */
+    offset += out_dims[d] * taps[d];
+    count *= out_dims[d];
+  }
+  size_t coordinate[KK_MAX_RANK] = {0};
+  for (size_t o = 0; o < count; o++) {
+    size_t tap[KK_MAX_RANK] = {0};
+    double sum = 0;
+    int outside = 0;
+    for (;;) {
+      size_t source = 0;
+      double w = 1;
+      for (size_t d = 0; d < rank; d++) {
+        size_t entry = block[d] + coordinate[d] * taps[d] + tap[d];
+        if (index[entry] < 0) outside = 1;
+        source += (size_t)(index[entry] < 0 ? 0 : index[entry]) * in_strides[d];
+        w *= weight[entry];
+      }
+      sum += w * x[source];
+      size_t d = rank;
+      while (d-- > 0) {
+        if (++tap[d] < taps[d]) break;
+        tap[d] = 0;
+      }
+      if (d == (size_t)-1) break;
+    }
+    y[o] = outside ? extrapolation : (float)sum;
+    for (size_t d = rank; d-- > 0;) {
+      if (++coordinate[d] < out_dims[d]) break;
+      coordinate[d] = 0;
+    }
+  }
+}

@@ -107,7 +107,9 @@ public enum ONNXFrontend {
             graph.inputs.remove(at: position)
             notes.append("input \(quoted(binding.name)) is fixed at compile time to the value DataInputConfig gives")
         }
-        let remaining = declared.filter { entry in !(dataInputConfig?.constants ?? []).contains { $0.name == entry.name } }
+        let remaining = declared.filter { entry in
+            !(dataInputConfig?.constants ?? []).contains { $0.name == entry.name }
+        }
         let constants = Set(graph.initializers.keys.map { graph[$0].name })
         let inputs = try DataInputConfig.resolve(dataInputConfig, inputs: remaining, constants: constants)
         for (id, input) in zip(graph.inputs, inputs) {
@@ -157,32 +159,39 @@ public enum ONNXFrontend {
     /// The constant a DataInputConfig value binding stands for, in the input's declared type.
     static func constant(_ binding: DataInputConfig.ConstantBinding, declared: TensorType?) throws -> Constant {
         guard let type = declared?.dataType else {
-            throw KilnError.client(.dataInputConfig, "input \(quoted(binding.name)) is not a tensor and cannot be given a value")
+            throw KilnError.client(
+                .dataInputConfig, "input \(quoted(binding.name)) is not a tensor and cannot be given a value")
         }
         let shape = binding.shape ?? declared?.staticShape ?? []
         guard elementCount(shape) == binding.values.count else {
             throw KilnError.client(
                 .dataInputConfig,
-                "the value of input \(quoted(binding.name)) has \(binding.values.count) elements; its shape \(shapeText(shape)) needs \(elementCount(shape) ?? 0)")
+                "the value of input \(quoted(binding.name)) has \(binding.values.count) elements; its shape \(shapeText(shape)) needs \(elementCount(shape) ?? 0)"
+            )
         }
         if let declaredShape = declared?.shape,
-            declaredShape.count != shape.count || zip(declaredShape, shape).contains(where: { $0.value != nil && $0.value != $1 })
+            declaredShape.count != shape.count
+                || zip(declaredShape, shape).contains(where: { $0.value != nil && $0.value != $1 })
         {
             throw KilnError.client(
-                .dataInputConfig, "the value of input \(quoted(binding.name)) has shape \(shapeText(shape)); the model declares \(shapeText(declaredShape))")
+                .dataInputConfig,
+                "the value of input \(quoted(binding.name)) has shape \(shapeText(shape)); the model declares \(shapeText(declaredShape))"
+            )
         }
         let values = binding.values
         switch type {
         case .float32: return Constant(float32: values.map(Float.init), shape: shape)
         case .float64:
-            return Constant(dataType: .float64, shape: shape, storage: values.withUnsafeBytes { TensorStorage(copying: $0) })
+            return Constant(
+                dataType: .float64, shape: shape, storage: values.withUnsafeBytes { TensorStorage(copying: $0) })
         case .int64: return Constant(.int64, shape: shape, values: values.map { Int64($0) })
         case .int32: return Constant(.int32, shape: shape, values: values.map { Int32(clamping: Int64($0)) })
         case .bool, .uint8: return Constant(type, shape: shape, values: values.map { UInt8(clamping: Int64($0)) })
         case .int8: return Constant(.int8, shape: shape, values: values.map { Int8(clamping: Int64($0)) })
         default:
             throw KilnError.client(
-                .dataInputConfig, "input \(quoted(binding.name)) is \(type.name); values can be given for float, int and bool inputs")
+                .dataInputConfig,
+                "input \(quoted(binding.name)) is \(type.name); values can be given for float, int and bool inputs")
         }
     }
 

@@ -93,7 +93,8 @@ public struct ShapeInference {
         }
         let context = ShapeContext(
             node: node, nodeIndex: index, opset: opset, inputTypes: inputs,
-            inputValues: node.inputs.map { $0.flatMap { known[$0] } })
+            inputValues: node.inputs.map { $0.flatMap { known[$0] } },
+            inputConstants: node.inputs.map { $0.flatMap { graph.initializers[$0] } })
         return try rule(context)
     }
 
@@ -134,6 +135,20 @@ public struct ShapeContext {
     public var opset: Int
     public var inputTypes: [TensorType?]
     public var inputValues: [KnownInts?]
+    /// Inputs that are initializers (float ones too: Resize scales).
+    public var inputConstants: [Constant?] = []
+
+    public init(
+        node: Node, nodeIndex: Int, opset: Int, inputTypes: [TensorType?], inputValues: [KnownInts?],
+        inputConstants: [Constant?] = []
+    ) {
+        self.node = node
+        self.nodeIndex = nodeIndex
+        self.opset = opset
+        self.inputTypes = inputTypes
+        self.inputValues = inputValues
+        self.inputConstants = inputConstants
+    }
 
     public var inputCount: Int { node.inputs.count }
 

@@ -67,6 +67,7 @@ public enum ShapeRules {
             [InferredOutput($0.dataType(1), $0.shape(0), values: $0.dataType(1).isInteger ? $0.value(0) : nil)]
         }
         table["ConvTranspose"] = convTranspose
+        table["Resize"] = { try [InferredOutput($0.dataType(0), ResizePlan(context: $0).outputShape)] }
         table["Trilu"] = sameAsInput
         table["GatherElements"] = { [InferredOutput($0.dataType(0), $0.shape(1))] }
         table["ScatterElements"] = sameAsInput
