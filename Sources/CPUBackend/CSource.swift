@@ -19,6 +19,8 @@ enum CSource {
         case .uint32: return "uint32_t"
         case .uint64: return "uint64_t"
         case .bool: return "uint8_t"
+        // Storage and conversion only: ops other than Cast and data movement refuse float16.
+        case .float16: return "_Float16"
         default: return nil
         }
     }
