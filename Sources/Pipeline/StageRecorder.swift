@@ -15,12 +15,7 @@ struct StageRecorder {
             records.append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
             return result
         } catch {
-            let failure = Self.kilnError(error, in: stage)
-            let status: StageRecord.Status = error is CancellationError ? .stopped : .failed
-            records.append(
-                StageRecord(
-                    stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
-            throw PipelineFailure(records: records, error: failure)
+            throw failed(stage, start, error)
         }
     }
 
@@ -32,13 +27,17 @@ struct StageRecorder {
             records.append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
             return result
         } catch {
-            let failure = Self.kilnError(error, in: stage)
-            let status: StageRecord.Status = error is CancellationError ? .stopped : .failed
-            records.append(
-                StageRecord(
-                    stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
-            throw PipelineFailure(records: records, error: failure)
+            throw failed(stage, start, error)
         }
+    }
+
+    /// Records a stage that ended in `error` and returns the failure to throw.
+    private mutating func failed(_ stage: Stage, _ start: Date, _ error: Error) -> PipelineFailure {
+        let failure = Self.kilnError(error, in: stage)
+        let status: StageRecord.Status = error is CancellationError ? .stopped : .failed
+        records.append(
+            StageRecord(stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
+        return PipelineFailure(records: records, error: failure)
     }
 
     /// The reason a stage failed, in its category. Errors that are not

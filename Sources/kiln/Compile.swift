@@ -49,14 +49,7 @@ struct Compile: AsyncParsableCommand {
         default:
             throw fail("ClientError: TargetDevice: give exactly one of --target-device and --target-platform")
         }
-        let framework: Framework
-        let environment: PipelineEnvironment
-        do {
-            framework = try Framework(parsing: self.framework)
-            environment = try PipelineEnvironment.fromProcess()
-        } catch let error as KilnError {
-            throw fail(error.failureReason)
-        }
+        let (framework, environment) = try frameworkAndEnvironment(self.framework)
         let request = PipelineRequest(modelURI: model, framework: framework, dataInputConfig: dataInputConfig)
         do {
             let result = try await Pipeline(environment: environment).compile(

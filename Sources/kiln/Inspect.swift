@@ -24,14 +24,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let framework: Framework
-        let environment: PipelineEnvironment
-        do {
-            framework = try Framework(parsing: self.framework)
-            environment = try PipelineEnvironment.fromProcess()
-        } catch let error as KilnError {
-            throw fail(error.failureReason)
-        }
+        let (framework, environment) = try frameworkAndEnvironment(self.framework)
         let request = PipelineRequest(modelURI: model, framework: framework, dataInputConfig: dataInputConfig)
         do {
             let inspection = try Pipeline(environment: environment).inspect(request)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Diagnostics
 import Foundation
+import Frontends
 import Pipeline
 
 typealias KilnError = Diagnostics.KilnError
@@ -64,5 +65,14 @@ enum InspectionText {
     static func bytesText(_ bytes: Int) -> String {
         bytes >= 1_000_000
             ? String(format: "%.1f MB", Double(bytes) / 1e6) : String(format: "%.1f kB", Double(bytes) / 1e3)
+    }
+}
+
+/// The framework and the process's pipeline environment, or the failure reason as an exit.
+func frameworkAndEnvironment(_ framework: String) throws -> (Framework, PipelineEnvironment) {
+    do {
+        return (try Framework(parsing: framework), try PipelineEnvironment.fromProcess())
+    } catch let error as KilnError {
+        throw fail(error.failureReason)
     }
 }

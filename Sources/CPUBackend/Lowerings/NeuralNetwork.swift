@@ -53,6 +53,15 @@ enum NeuralNetworkLowerings {
         c.emit("  }")
     }
 
+    /// kernel_shape (default: the weight's spatial dims), strides and dilations (default 1).
+    static func window(_ node: Node, weight: [Int], spatial: Int) -> (kernel: [Int], strides: [Int], dilations: [Int]) {
+        (
+            node.ints("kernel_shape") ?? Array(weight[2...]),
+            node.ints("strides") ?? Array(repeating: 1, count: spatial),
+            node.ints("dilations") ?? Array(repeating: 1, count: spatial)
+        )
+    }
+
     static func lowerConv(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let x = node.inputs[0], let w = node.inputs[1], let y = node.outputs[0] else { return }
         let xs = c.shape(x)
@@ -62,9 +71,7 @@ enum NeuralNetworkLowerings {
         guard (1...3).contains(spatial) else {
             throw c.notImplemented(node, index, "convolution with \(spatial) spatial dims (1 to 3 are supported)")
         }
-        let kernel = node.ints("kernel_shape") ?? Array(ws[2...])
-        let strides = node.ints("strides") ?? Array(repeating: 1, count: spatial)
-        let dilations = node.ints("dilations") ?? Array(repeating: 1, count: spatial)
+        let (kernel, strides, dilations) = window(node, weight: ws, spatial: spatial)
         let group = node.int("group") ?? 1
         let (begin, _) = pads(
             node, input: Array(xs[2...]), output: Array(ys[2...]), kernel: kernel, strides: strides,
@@ -90,9 +97,7 @@ enum NeuralNetworkLowerings {
         guard (1...3).contains(spatial) else {
             throw c.notImplemented(node, index, "transposed convolution with \(spatial) spatial dims")
         }
-        let kernel = node.ints("kernel_shape") ?? Array(ws[2...])
-        let strides = node.ints("strides") ?? Array(repeating: 1, count: spatial)
-        let dilations = node.ints("dilations") ?? Array(repeating: 1, count: spatial)
+        let (kernel, strides, dilations) = window(node, weight: ws, spatial: spatial)
         let group = node.int("group") ?? 1
         var begin = Array(repeating: 0, count: spatial)
         let autoPad = node.string("auto_pad") ?? "NOTSET"
