@@ -76,6 +76,8 @@ public enum OperatorTable {
         table["EyeLike"] = OperatorLowering(types: anyType, lower: I.lowerEyeLike)
         table["CastLike"] = OperatorLowering(types: anyType, lower: I.lowerCastLike)
         table["Resize"] = OperatorLowering(types: float32, lower: ResizeLowering.lower)
+        table["NegativeLogLikelihoodLoss"] = OperatorLowering(types: E.floats, lower: LossLowerings.lowerNLL)
+        table["SoftmaxCrossEntropyLoss"] = OperatorLowering(types: float32, lower: LossLowerings.lowerSCE)
         return table
     }()
 

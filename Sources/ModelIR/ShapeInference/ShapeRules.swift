@@ -15,6 +15,22 @@ public enum ShapeRules {
         ] {
             table[op] = sameAsInput
         }
+        // Shape arithmetic often passes through these: keep integer values known.
+        table["Neg"] = {
+            [
+                InferredOutput(
+                    $0.dataType(0), $0.shape(0),
+                    values: $0.value(0).map { KnownInts(shape: $0.shape, values: $0.values.map { -$0 }) })
+            ]
+        }
+        table["Abs"] = {
+            [
+                InferredOutput(
+                    $0.dataType(0), $0.shape(0),
+                    values: $0.value(0).map { KnownInts(shape: $0.shape, values: $0.values.map { abs($0) }) })
+            ]
+        }
+        table["Identity"] = { [InferredOutput($0.dataType(0), $0.shape(0), values: $0.value(0))] }
         for op in ["Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor"] {
             table[op] = arithmetic
         }
@@ -67,6 +83,15 @@ public enum ShapeRules {
             [InferredOutput($0.dataType(1), $0.shape(0), values: $0.dataType(1).isInteger ? $0.value(0) : nil)]
         }
         table["ConvTranspose"] = convTranspose
+        table["SoftmaxCrossEntropyLoss"] = { c in
+            [
+                InferredOutput(c.dataType(0), (c.node.string("reduction") ?? "mean") == "none" ? c.shape(1) : []),
+                InferredOutput(c.dataType(0), c.shape(0)),
+            ]
+        }
+        table["NegativeLogLikelihoodLoss"] = { c in
+            [InferredOutput(c.dataType(0), (c.node.string("reduction") ?? "mean") == "none" ? c.shape(1) : [])]
+        }
         table["Resize"] = { try [InferredOutput($0.dataType(0), ResizePlan(context: $0).outputShape)] }
         table["Trilu"] = sameAsInput
         table["GatherElements"] = { [InferredOutput($0.dataType(0), $0.shape(1))] }
