@@ -1,6 +1,12 @@
 import CONNX
 import Diagnostics
+import Foundation
 import ModelIR
+
+/// libonnx's schema registries and version converter are not documented as
+/// thread-safe: every call into it that checks, converts, infers or parses
+/// goes through this lock (they are fast next to clang; jobs run in parallel).
+let libonnxLock = NSLock()
 
 /// Owns a model parsed by libonnx (through the CONNX shim) and keeps it alive
 /// while the IR borrows its initializer bytes.
@@ -16,7 +22,7 @@ final class ONNXModelHandle: @unchecked Sendable {
 
     init(parsingFile path: String, displayName: String) throws {
         var error = [CChar](repeating: 0, count: 1024)
-        guard let model = connx_parse_file(path, &error, error.count) else {
+        guard let model = libonnxLock.withLock({ connx_parse_file(path, &error, error.count) }) else {
             throw KilnError.client(
                 .inputConfiguration,
                 "\(displayName) is not a valid ONNX model: \(Self.message(error)); re-export it or check that the file is not damaged"
@@ -81,7 +87,7 @@ final class ONNXModelHandle: @unchecked Sendable {
 
     private func call(_ what: String, _ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws {
         var error = [CChar](repeating: 0, count: 1024)
-        let status = error.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+        let status = libonnxLock.withLock { error.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) } }
         guard status == 0 else { throw KilnError.client(.modelCheck, "\(what): \(Self.message(error))") }
     }
 

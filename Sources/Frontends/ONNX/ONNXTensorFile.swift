@@ -1,5 +1,6 @@
 import CONNX
 import Diagnostics
+import Foundation
 import ModelIR
 
 /// A serialized TensorProto on its own, as the ONNX backend test data stores
@@ -14,7 +15,7 @@ public enum ONNXTensorFile {
 
     public static func read(path: String) throws -> Constant {
         var error = [CChar](repeating: 0, count: 512)
-        guard let file = connx_parse_tensor_file(path, &error, error.count) else {
+        guard let file = libonnxLock.withLock({ connx_parse_tensor_file(path, &error, error.count) }) else {
             throw KilnError.client(.inputConfiguration, "\(path): \(ONNXModelHandle.message(error))")
         }
         let handle = Handle(file)
