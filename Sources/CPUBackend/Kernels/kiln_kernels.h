@@ -22,6 +22,12 @@
 
 #define KK_MAX_RANK 8
 
+/* Right-aligns an n-d (n <= 3) window field to 3 dims, filling the front with `fill`,
+   so one loop nest serves 1-D, 2-D and 3-D convolution and pooling. */
+static inline void kk_align3(size_t n, const size_t *values, size_t fill, size_t out[3]) {
+  for (size_t i = 0; i < 3; i++) out[i] = i < 3 - n ? fill : values[i - (3 - n)];
+}
+
 /* C = alpha * op(A) * op(B) + beta * C, row-major; op transposes when trans != 0. */
 void KK(sgemm)(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                const float *b, size_t ldb, float beta, float *c, size_t ldc);

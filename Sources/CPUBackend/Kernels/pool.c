@@ -6,18 +6,14 @@
 
 void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *indices) {
   size_t s = p->spatial;
-  size_t in3[3] = {1, 1, 1}, out3[3] = {1, 1, 1}, k3[3] = {1, 1, 1}, st3[3] = {1, 1, 1}, d3[3] = {1, 1, 1},
-         pb3[3] = {0, 0, 0}, pe3[3] = {0, 0, 0};
-  for (size_t i = 0; i < s; i++) {
-    size_t j = 3 - s + i;
-    in3[j] = p->in[i];
-    out3[j] = p->out[i];
-    k3[j] = p->kernel[i];
-    st3[j] = p->stride[i];
-    d3[j] = p->dilation[i];
-    pb3[j] = p->pad_begin[i];
-    pe3[j] = p->pad_end[i];
-  }
+  size_t in3[3], out3[3], k3[3], st3[3], d3[3], pb3[3], pe3[3];
+  kk_align3(s, p->in, 1, in3);
+  kk_align3(s, p->out, 1, out3);
+  kk_align3(s, p->kernel, 1, k3);
+  kk_align3(s, p->stride, 1, st3);
+  kk_align3(s, p->dilation, 1, d3);
+  kk_align3(s, p->pad_begin, 0, pb3);
+  kk_align3(s, p->pad_end, 0, pe3);
   size_t in_size = in3[0] * in3[1] * in3[2], out_size = out3[0] * out3[1] * out3[2];
   for (size_t plane = 0; plane < p->batch * p->channels; plane++) {
     const float *src = x + plane * in_size;
