@@ -22,8 +22,10 @@ public enum OperatorTable {
         var table: [String: OperatorLowering] = [:]
         for (op, entry) in E.unary { table[op] = OperatorLowering(types: entry.0, lower: E.lowerUnary) }
         for (op, entry) in E.binary { table[op] = OperatorLowering(types: entry.0, lower: E.lowerBinary) }
-        for op in ["Sum", "Mean", "Max", "Min"] {
-            table[op] = OperatorLowering(types: E.numeric, lower: E.lowerVariadic)
+        for op in ["Sum", "Mean"] { table[op] = OperatorLowering(types: E.numeric, lower: E.lowerVariadic) }
+        // Comparisons are exact in float16 too.
+        for op in ["Max", "Min"] {
+            table[op] = OperatorLowering(types: E.numeric.union([.float16]), lower: E.lowerVariadic)
         }
         table["Where"] = OperatorLowering(types: [.bool], lower: E.lowerWhere)
         table["Cast"] = OperatorLowering(types: anyType, lower: E.lowerCast)
@@ -78,6 +80,26 @@ public enum OperatorTable {
         table["Resize"] = OperatorLowering(types: float32, lower: ResizeLowering.lower)
         table["NegativeLogLikelihoodLoss"] = OperatorLowering(types: E.floats, lower: LossLowerings.lowerNLL)
         table["SoftmaxCrossEntropyLoss"] = OperatorLowering(types: float32, lower: LossLowerings.lowerSCE)
+        typealias R = RearrangingLowerings
+        table["TopK"] = OperatorLowering(types: E.numeric, lower: R.lowerTopK)
+        table["GatherND"] = OperatorLowering(types: anyType, lower: R.lowerGatherND)
+        table["DepthToSpace"] = OperatorLowering(types: anyType, lower: R.lowerDepthSpace)
+        table["SpaceToDepth"] = OperatorLowering(types: anyType, lower: R.lowerDepthSpace)
+        table["ReverseSequence"] = OperatorLowering(types: anyType, lower: R.lowerReverseSequence)
+        table["OneHot"] = OperatorLowering(types: E.numeric, lower: R.lowerOneHot)
+        table["CenterCropPad"] = OperatorLowering(types: anyType, lower: R.lowerCenterCropPad)
+        table["MaxUnpool"] = OperatorLowering(types: E.floats, lower: R.lowerMaxUnpool)
+        typealias Norm = NormalizationLowerings
+        table["LRN"] = OperatorLowering(types: E.floats, lower: Norm.lowerLRN)
+        table["MeanVarianceNormalization"] = OperatorLowering(
+            types: E.floats, lower: Norm.lowerMeanVarianceNormalization)
+        table["GroupNormalization"] = OperatorLowering(types: E.floats, lower: Norm.lowerGroupNormalization)
+        typealias L = LinearAlgebraLowerings
+        table["Einsum"] = OperatorLowering(types: E.numeric, lower: L.lowerEinsum)
+        table["Det"] = OperatorLowering(types: E.floats, lower: L.lowerDet)
+        for op in ["HannWindow", "HammingWindow", "BlackmanWindow"] {
+            table[op] = OperatorLowering(types: [.int32, .int64], lower: L.lowerWindow)
+        }
         return table
     }()
 

@@ -196,8 +196,8 @@ struct ConformanceCase {
         return parsed.model.graph.inputs.map { parsed.model.graph[$0].name }
     }
 
-    /// A DataInputConfig giving every later input of at most 64 elements (and a 1-D int64 first input,
-    /// a shape) its value, and the other inputs their shapes where the model leaves them open.
+    /// A DataInputConfig giving every later input of at most 64 elements (and a first input that is a
+    /// 1-D int64 shape or an integer scalar size) its value, and the other inputs their shapes where the model leaves them open.
     static func bindingConfig(_ model: String, _ inputs: [Constant]) throws -> (String, [String])? {
         let directory = (model as NSString).deletingLastPathComponent
         let parsed = try ONNXFrontend.parse(modelPath: model, rootDirectory: directory, displayName: "model.onnx")
@@ -209,7 +209,9 @@ struct ConformanceCase {
             let key =
                 "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
                 + "\""
-            let shapeLike = index > 0 || (constant.dataType == .int64 && constant.shape.count == 1)
+            let shapeLike =
+                index > 0 || (constant.dataType == .int64 && constant.shape.count == 1)
+                || (constant.dataType.isInteger && constant.shape.isEmpty)
             if shapeLike, constant.elementCount <= 64, let values = constant.doubles() {
                 func nested(_ shape: ArraySlice<Int>, _ offset: inout Int) -> String {
                     guard let first = shape.first else {

@@ -99,4 +99,39 @@ struct ShapeRulesTests {
         let error = #expect(throws: KilnError.self) { try ShapeInference(opset: 17, mode: .authority).run(&graph) }
         #expect(error?.message.contains("its target shape (input 1) is computed at run time") == true)
     }
+
+    @Test("parses Einsum equations, with ellipses and implicit outputs, and refuses bad ones")
+    func einsum() throws {
+        let equation = { (text: String) in ["equation": AttributeValue.string(Array(text.utf8))] }
+        #expect(try infer("Einsum", [[2, 3, 4], [2, 4, 5]], equation("bij, bjk -> bik"))[0] == [2, 3, 5])
+        #expect(try infer("Einsum", [[3, 4], [4, 5]], equation("ij,jk"))[0] == [3, 5])
+        #expect(try infer("Einsum", [[2, 3, 3]], equation("...ii->...i"))[0] == [2, 3])
+        #expect(try infer("Einsum", [[5], [5]], equation("i,i"))[0] == [])
+        #expect(throws: KilnError.self) { try infer("Einsum", [[3, 4], [5, 6]], equation("ij,jk->ik")) }
+        #expect(throws: KilnError.self) { try infer("Einsum", [[3, 4]], equation("ij->iz")) }
+        #expect(throws: KilnError.self) { try infer("Einsum", [[3, 4]], equation("ijk->i")) }
+        #expect(throws: KilnError.self) { try infer("Einsum", [[3, 4]], equation("i*->i")) }
+    }
+
+    @Test("rearranging ops: TopK, GatherND, DepthToSpace, SpaceToDepth, CenterCropPad, Det, MaxUnpool")
+    func rearranging() throws {
+        #expect(try infer("TopK", [[3, 4], [1]], [:], constants: [1: [2]]) == [[3, 2], [3, 2]])
+        #expect(throws: KilnError.self) { try infer("TopK", [[3, 4], [1]], [:], constants: [1: [5]]) }
+        #expect(try infer("GatherND", [[2, 3, 4], [5, 2]])[0] == [5, 4])
+        #expect(try infer("GatherND", [[2, 3, 4], [2, 1]], ["batch_dims": .int(1)])[0] == [2, 4])
+        #expect(throws: KilnError.self) { try infer("GatherND", [[2, 3], [2, 3]]) }
+        #expect(try infer("DepthToSpace", [[1, 8, 2, 3]], ["blocksize": .int(2)])[0] == [1, 2, 4, 6])
+        #expect(throws: KilnError.self) { try infer("DepthToSpace", [[1, 6, 2, 3]], ["blocksize": .int(2)]) }
+        #expect(try infer("SpaceToDepth", [[1, 2, 4, 6]], ["blocksize": .int(2)])[0] == [1, 8, 2, 3])
+        #expect(
+            try infer("CenterCropPad", [[20, 10, 3], [2]], ["axes": .ints([0, 1])], constants: [1: [10, 12]])[0] == [
+                10, 12, 3,
+            ])
+        #expect(try infer("Det", [[4, 3, 3]])[0] == [4])
+        #expect(throws: KilnError.self) { try infer("Det", [[3, 2]]) }
+        #expect(
+            try infer(
+                "MaxUnpool", [[1, 1, 2, 2], [1, 1, 2, 2]], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])])[0]
+                == [1, 1, 4, 4])
+    }
 }

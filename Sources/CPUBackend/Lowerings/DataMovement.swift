@@ -316,6 +316,18 @@ enum IndexingLowerings {
         c.emit("    \(body) }")
     }
 
+    /// Emits `o += k · stride` for each of the `dims.count` indices in row `row` of an index tuple
+    /// tensor (GatherND, ScatterND), wrapping negative indices and returning 2 for out-of-range ones.
+    static func emitTupleOffset(
+        _ c: inout LoweringContext, indices: String, row: String, dims: ArraySlice<Int>, strides: ArraySlice<Int>
+    ) {
+        for (d, (dim, stride)) in zip(dims, strides).enumerated() {
+            c.emit(
+                "    { int64_t k = \(indices)[\(row) * \(dims.count) + \(d)]; if (k < 0) k += \(dim); if (k < 0 || k >= \(dim)) return 2; o += (size_t)k * \(stride); }"
+            )
+        }
+    }
+
     static func lowerGatherElements(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let data = node.inputs[0], let indices = node.inputs[1], let y = node.outputs[0] else { return }
         let ds = c.shape(data)
@@ -368,17 +380,21 @@ enum IndexingLowerings {
         let count = ishape.dropLast().reduce(1, *)
         let dataStrides = strides(ds)
         let reduction = node.string("reduction") ?? "none"
-        let op = ["none": "=", "add": "+=", "mul": "*="][reduction]
-        guard let op else { throw c.notImplemented(node, index, "ScatterND reduction \(quoted(reduction))") }
+        let assign: ((String, String) -> String)? =
+            switch reduction {
+            case "none": { "\($0) = \($1)" }
+            case "add": { "\($0) += \($1)" }
+            case "mul": { "\($0) *= \($1)" }
+            case "max": { "\($0) = \($0) > \($1) ? \($0) : \($1)" }
+            case "min": { "\($0) = \($0) < \($1) ? \($0) : \($1)" }
+            default: nil
+            }
+        guard let assign else { throw c.notImplemented(node, index, "ScatterND reduction \(quoted(reduction))") }
         c.emitCopy(from: data, to: y)
         let (pi, pu, py) = (c.pointer(indices), c.pointer(updates), c.pointer(y))
         c.emit("  for (size_t n = 0; n < \(count); n++) { size_t o = 0;")
-        for d in 0..<depth {
-            c.emit(
-                "    { int64_t k = \(pi)[n * \(depth) + \(d)]; if (k < 0) k += \(ds[d]); if (k < 0 || k >= \(ds[d])) return 2; o += (size_t)k * \(dataStrides[d]); }"
-            )
-        }
-        c.emit("    for (size_t j = 0; j < \(slice); j++) \(py)[o + j] \(op) \(pu)[n * \(slice) + j]; }")
+        emitTupleOffset(&c, indices: pi, row: "n", dims: ds[..<depth], strides: dataStrides[..<depth])
+        c.emit("    for (size_t j = 0; j < \(slice); j++) \(assign("\(py)[o + j]", "\(pu)[n * \(slice) + j]")); }")
     }
 
     static func lowerTrilu(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {

@@ -89,9 +89,9 @@ enum ElementwiseLowerings {
         "Mish": (floats, { x, _, _ in "(\(x) * tanh(\(x) > 0 ? \(x) + log1p(exp(-\(x))) : log1p(exp(\(x)))))" }),
         "Not": ([.bool], { x, _, _ in "(!\(x))" }),
         "BitwiseNot": (integers, { x, _, type in "((\(CSource.type(type)!))~\(x))" }),
-        "IsNaN": (floats, { x, _, _ in "(isnan(\(x)) != 0)" }),
+        "IsNaN": (floats.union([.float16]), { x, _, _ in "(isnan(\(x)) != 0)" }),
         "IsInf": (
-            floats,
+            floats.union([.float16]),
             { x, node, _ in
                 let negative = (node.int("detect_negative") ?? 1) == 1
                 let positive = (node.int("detect_positive") ?? 1) == 1
@@ -115,9 +115,12 @@ enum ElementwiseLowerings {
             }
         ),
         "Pow": (numeric, { a, b, _, type in type.isInteger ? "pow((double)\(a), (double)\(b))" : "pow(\(a), \(b))" }),
+        // fmod is exact, so float16 operands give float16's exact answer.
         "Mod": (
-            numeric,
+            numeric.union([.float16]),
             { a, b, node, type in
+                // tgmath has no float16 overload: compute it in float (exact for fmod).
+                if type == .float16 { return "fmod((float)\(a), (float)\(b))" }
                 if node.int("fmod") == 1 || !type.isInteger { return "fmod(\(a), \(b))" }
                 // Integer Mod takes the divisor's sign, like Python's %.
                 return

@@ -102,6 +102,19 @@ public enum ShapeRules {
                 c.node.int("dtype").flatMap { DataType(rawValue: Int32(truncatingIfNeeded: $0)) } ?? c.dataType(0)
             return [InferredOutput(type, c.shape(0))]
         }
+        table["TopK"] = topK
+        table["GatherND"] = gatherND
+        table["DepthToSpace"] = depthToSpace
+        table["SpaceToDepth"] = spaceToDepth
+        table["ReverseSequence"] = sameAsInput
+        table["Det"] = det
+        table["MaxUnpool"] = maxUnpool
+        table["OneHot"] = oneHot
+        for op in ["HannWindow", "HammingWindow", "BlackmanWindow"] { table[op] = window }
+        table["GroupNormalization"] = sameAsInput
+        table["CenterCropPad"] = centerCropPad
+        table["GridSample"] = gridSample
+        table["Einsum"] = einsum
         return table
     }()
 
