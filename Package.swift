@@ -14,13 +14,22 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // SHA-256 for kernel-cache keys, model and artifact digests.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The SQLite job store (WAL mode, migrations, safe under concurrent processes).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "Pipeline", "Frontends", "ModelIR", "Diagnostics", "Runtime", "Targets", "Artifact", "CPUBackend",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Jobs", "Pipeline", "Frontends", "ModelIR", "Diagnostics", "Runtime", "Targets", "Artifact",
+                "CPUBackend", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "Jobs",
+            dependencies: [
+                "Pipeline", "ObjectStore", "Targets", "Frontends", "Diagnostics",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .target(
@@ -66,6 +75,9 @@ let package = Package(
             dependencies: ["Pipeline", "Frontends", "ModelIR", "Diagnostics", "Archive", "TestSupport"]
         ),
         .testTarget(name: "kilnTests", dependencies: ["kiln", "TestSupport"]),
+        .testTarget(
+            name: "JobsTests", dependencies: ["Jobs", "Pipeline", "ObjectStore", "Diagnostics", "TestSupport"],
+            resources: [.copy("compilation-job-api.json")]),
         .testTarget(
             name: "CPUBackendTests",
             dependencies: ["Pipeline", "Runtime", "CPUBackend", "Targets", "Frontends", "ModelIR", "Diagnostics", "TestSupport"]

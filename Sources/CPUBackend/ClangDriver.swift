@@ -161,7 +161,10 @@ public struct ClangDriver: Sendable {
                 }
             }
         } onCancel: {
-            process.terminate()
+            // Foundation starts the child in a process group of its own: kill the whole group, so the
+            // compiler and linker processes clang started die too (and close the output pipe).
+            let pid = process.processIdentifier
+            if pid > 0 { kill(-pid, SIGKILL) }
         }
         let text = collected.finish()
         try Task.checkCancellation()

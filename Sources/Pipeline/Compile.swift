@@ -41,10 +41,13 @@ public struct Compilation: Sendable {
 extension Pipeline {
     /// Runs all nine stages: the model at `request.modelURI` compiled for
     /// `target`, its artifact written under `outputURI` (s3://, file:// or a directory).
-    public func compile(_ request: PipelineRequest, target: TargetRequest, outputURI: String) async throws
-        -> Compilation
-    {
+    /// `progress` hears of each stage as it ends.
+    public func compile(
+        _ request: PipelineRequest, target: TargetRequest, outputURI: String,
+        progress: (@Sendable (StageRecord) -> Void)? = nil
+    ) async throws -> Compilation {
         var recorder = StageRecorder()
+        recorder.onRecord = progress
         let workDirectory: String
         do {
             workDirectory = try makeWorkDirectory(prefix: "compile")

@@ -38,4 +38,9 @@ public struct PipelineFailure: Error, Sendable {
     public var error: KilnError
 
     public var failureReason: String { error.failureReason }
+
+    public init(records: [StageRecord], error: KilnError) {
+        self.records = records
+        self.error = error
+    }
 }

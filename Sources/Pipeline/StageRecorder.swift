@@ -6,13 +6,20 @@ import Foundation
 /// stage's category, and keeps the records in order.
 struct StageRecorder {
     private(set) var records: [StageRecord] = []
+    /// Told of each record as it is made (a job runner shows progress with it).
+    var onRecord: (@Sendable (StageRecord) -> Void)?
+
+    private mutating func append(_ record: StageRecord) {
+        records.append(record)
+        onRecord?(record)
+    }
 
     mutating func run<T>(_ stage: Stage, _ body: () throws -> T) throws -> T {
         let start = Date()
         do {
             try Task.checkCancellation()
             let result = try body()
-            records.append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
+            append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
             return result
         } catch {
             throw failed(stage, start, error)
@@ -24,7 +31,7 @@ struct StageRecorder {
         do {
             try Task.checkCancellation()
             let result = try await body()
-            records.append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
+            append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
             return result
         } catch {
             throw failed(stage, start, error)
@@ -35,7 +42,7 @@ struct StageRecorder {
     private mutating func failed(_ stage: Stage, _ start: Date, _ error: Error) -> PipelineFailure {
         let failure = Self.kilnError(error, in: stage)
         let status: StageRecord.Status = error is CancellationError ? .stopped : .failed
-        records.append(
+        append(
             StageRecord(stage: stage, start: start, end: Date(), status: status, failureReason: failure.failureReason))
         return PipelineFailure(records: records, error: failure)
     }

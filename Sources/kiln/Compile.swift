@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Frontends
+import Jobs
 import Pipeline
 
 /// `kiln compile`: the whole pipeline on this machine, fetch → upload.
@@ -31,6 +32,12 @@ struct Compile: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(help: "The job name this run is recorded under (default: compile-<time>-<random>).")
+    var jobName: String?
+
+    @Option(help: "Stop the compilation after this many seconds (StoppingCondition.MaxRuntimeInSeconds).")
+    var maxRuntime: Int = JobService.defaultMaxRuntime
+
     func run() async throws {
         let target: TargetRequest
         switch (targetDevice, targetPlatform) {
@@ -49,13 +56,23 @@ struct Compile: AsyncParsableCommand {
         default:
             throw fail("ClientError: TargetDevice: give exactly one of --target-device and --target-platform")
         }
-        let (framework, environment) = try frameworkAndEnvironment(self.framework)
-        let request = PipelineRequest(modelURI: model, framework: framework, dataInputConfig: dataInputConfig)
+        let (_, environment) = try frameworkAndEnvironment(self.framework)
+        // The run is a job like any other: created already claimed, run here, and `describe`-able afterwards.
+        let service = try StoreOptions().service()
+        let owner = JobRunner.makeOwner()
+        let job: JobRecord
         do {
-            let result = try await Pipeline(environment: environment).compile(
-                request, target: target, outputURI: output)
+            job = try service.createClaimed(jobRequest(target, environment), owner: owner, lease: 30)
+        } catch {
+            throw awsFailure(error, operation: "CreateCompilationJob")
+        }
+        var runner = JobRunner(store: service.store, environment: environment, owner: owner)
+        runner.lease = 30
+        let outcome = try await runner.execute(job)
+        switch outcome.result {
+        case .success(let result):
             if json {
-                print(try jsonText(CompilationSummary(result)))
+                print(try jsonText(CompilationSummary(result, job: job.name)))
             } else {
                 print(
                     InspectionText.render(InspectionSummary(result.inspection)).split(separator: "\n").filter {
@@ -68,16 +85,40 @@ struct Compile: AsyncParsableCommand {
                             separator: "  ") + "  (total \(InspectionText.seconds(total)))")
                 print("variants   " + result.manifest.variants.map(\.name).joined(separator: ", "))
                 print("artifact   \(result.artifactURI)  \(result.artifactDigest)")
+                print("job        \(job.name)")
             }
-        } catch let failure as PipelineFailure {
+        case .failure(let failure):
             if json { print(try jsonText(InspectionSummary(failure))) }
-            throw fail(failure.failureReason)
+            // The job record's reason: it also says when MaxRuntimeInSeconds ran out.
+            let reason = outcome.record?.failureReason ?? ""
+            throw fail(reason.isEmpty ? failure.failureReason : reason)
         }
+    }
+
+    /// The CreateCompilationJob request this run stands for, with local paths made absolute.
+    func jobRequest(_ target: TargetRequest, _ environment: PipelineEnvironment) -> CreateCompilationJobRequest {
+        func absolute(_ path: String) -> String {
+            path.contains("://") || path.hasPrefix("/") ? path : environment.workingDirectory + "/" + path
+        }
+        var output = OutputConfig(s3OutputLocation: absolute(self.output), compilerOptions: compilerOptions)
+        switch target {
+        case .device(let name, _): output.targetDevice = name
+        case .platform(let os, let arch, let accelerator, _):
+            output.targetPlatform = TargetPlatform(os: os, arch: arch, accelerator: accelerator)
+        }
+        let stamp = AWSJSON.isoTimestamp(Date(), timeZone: TimeZone(identifier: "UTC")!).prefix(19).filter(\.isNumber)
+        return CreateCompilationJobRequest(
+            compilationJobName: jobName ?? "compile-\(stamp)-\(UUID().uuidString.prefix(6).lowercased())",
+            roleArn: "arn:aws:iam::\(JobService.defaultAccount()):role/kiln-local",
+            inputConfig: InputConfig(
+                s3Uri: absolute(model), dataInputConfig: dataInputConfig, framework: framework.uppercased()),
+            outputConfig: output, stoppingCondition: StoppingCondition(maxRuntimeInSeconds: maxRuntime))
     }
 }
 
 /// `kiln compile --json`.
 struct CompilationSummary: Encodable {
+    var job: String
     var artifact: String
     var artifactPath: String
     var digest: String
@@ -88,7 +129,8 @@ struct CompilationSummary: Encodable {
     var stages: [InspectionSummary.Stage]
     var kernelCacheHits: Int
 
-    init(_ result: Compilation) {
+    init(_ result: Compilation, job: String) {
+        self.job = job
         artifact = result.artifactURI
         artifactPath = result.artifactPath
         digest = result.artifactDigest

@@ -10,6 +10,10 @@ struct Kiln: AsyncParsableCommand {
         abstract: "A model compiler with the SageMaker compilation-job API.",
         version:
             "kiln \(KilnVersion.current) (ONNX library opset \(ONNXFrontend.libraryOpset), IR \(ONNXFrontend.libraryIRVersion))",
-        subcommands: [Inspect.self, Compile.self, Run.self, Bench.self, Ops.self, Conformance.self]
+        subcommands: [
+            Inspect.self, Compile.self, Run.self, Bench.self, Ops.self, CreateCompilationJob.self,
+            DescribeCompilationJob.self, ListCompilationJobs.self, StopCompilationJob.self,
+            DeleteCompilationJob.self, Worker.self, Conformance.self,
+        ]
     )
 }

@@ -4,24 +4,7 @@ import Testing
 
 /// Runs the built `kiln` executable (beside the test bundle) with `arguments`.
 func kiln(_ arguments: [String], home: String) throws -> (status: Int32, stdout: String, stderr: String) {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var executable = bundle.appendingPathComponent("kiln")
-    if !FileManager.default.fileExists(atPath: executable.path) {
-        executable = bundle.deletingLastPathComponent().appendingPathComponent("kiln")
-    }
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(["KILN_HOME": home]) { $1 }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    try kiln(arguments, home: home, environment: [:])
 }
 
 @Suite("the kiln command line")

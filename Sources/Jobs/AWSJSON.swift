@@ -1,0 +1,151 @@
+import Foundation
+
+/// The API's JSON: member names in AWS's PascalCase, timestamps as epoch
+/// seconds on the wire (AWS JSON 1.1) or ISO 8601 with an offset as the aws
+/// CLI prints them, and the CLI's layout (4-space indent, keys in the
+/// model's order, which is alphabetical).
+public enum AWSJSON {
+    public enum Dates: Sendable { case epochSeconds, iso8601 }
+
+    public static func encoder(dates: Dates) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .custom { path in
+            AnyKey(pascalCase(path.last!.stringValue))
+        }
+        switch dates {
+        case .epochSeconds:
+            encoder.dateEncodingStrategy = .custom { date, encoder in
+                var container = encoder.singleValueContainer()
+                try container.encode((date.timeIntervalSince1970 * 1000).rounded() / 1000)
+            }
+        case .iso8601:
+            encoder.dateEncodingStrategy = .custom { date, encoder in
+                var container = encoder.singleValueContainer()
+                try container.encode(isoTimestamp(date))
+            }
+        }
+        return encoder
+    }
+
+    /// Accepts epoch seconds (numbers) and ISO 8601 strings for timestamps, as the aws CLI does.
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .custom { path in AnyKey(camelCase(path.last!.stringValue)) }
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            if let seconds = try? container.decode(Double.self) { return Date(timeIntervalSince1970: seconds) }
+            let text = try container.decode(String.self)
+            guard let date = parseTimestamp(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "'\(text)' is not a timestamp (epoch seconds or ISO 8601)")
+            }
+            return date
+        }
+        return decoder
+    }
+
+    /// "2026-11-29T10:15:30.123000+00:00": Python's isoformat, which the aws CLI prints.
+    public static func isoTimestamp(_ date: Date, timeZone: TimeZone = .current) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let whole = date.timeIntervalSince1970.rounded(.down)
+        let micros = Int(((date.timeIntervalSince1970 - whole) * 1_000_000).rounded(.down))
+        let offset = timeZone.secondsFromGMT(for: date)
+        let sign = offset < 0 ? "-" : "+"
+        var text = String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!,
+            parts.second!)
+        if micros > 0 { text += String(format: ".%06d", micros) }
+        return text + String(format: "%@%02d:%02d", sign, abs(offset) / 3600, abs(offset) % 3600 / 60)
+    }
+
+    static func parseTimestamp(_ text: String) -> Date? {
+        if let seconds = Double(text) { return Date(timeIntervalSince1970: seconds) }
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [
+            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime], [.withFullDate],
+        ] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) { return date }
+        }
+        // Python-style six fractional digits, which ISO8601DateFormatter refuses.
+        if let dot = text.firstIndex(of: "."),
+            let zone = text[dot...].firstIndex(where: { $0 == "+" || $0 == "-" || $0 == "Z" })
+        {
+            formatter.formatOptions = [.withInternetDateTime]
+            let fraction = Double("0" + text[dot..<zone]) ?? 0
+            return formatter.date(from: String(text[..<dot]) + String(text[zone...]))?.addingTimeInterval(fraction)
+        }
+        return nil
+    }
+
+    /// The aws CLI's layout: indent 4, `"key": value`, `[]` and `{}` when empty.
+    public static func pretty(_ compact: Data) -> String {
+        var out = ""
+        var depth = 0
+        var inString = false
+        var escaped = false
+        let characters = Array(String(decoding: compact, as: UTF8.self))
+        var index = 0
+        func newline() { out += "\n" + String(repeating: " ", count: depth * 4) }
+        while index < characters.count {
+            let character = characters[index]
+            if inString {
+                out.append(character)
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    inString = false
+                }
+                index += 1
+                continue
+            }
+            switch character {
+            case "\"":
+                inString = true
+                out.append(character)
+            case "{", "[":
+                let closing: Character = character == "{" ? "}" : "]"
+                if index + 1 < characters.count, characters[index + 1] == closing {
+                    out += String([character, closing])
+                    index += 1
+                } else {
+                    out.append(character)
+                    depth += 1
+                    newline()
+                }
+            case "}", "]":
+                depth -= 1
+                newline()
+                out.append(character)
+            case ",":
+                out.append(",")
+                newline()
+            case ":":
+                out += ": "
+            default:
+                out.append(character)
+            }
+            index += 1
+        }
+        return out
+    }
+
+    static func pascalCase(_ key: String) -> String { key.prefix(1).uppercased() + key.dropFirst() }
+    static func camelCase(_ key: String) -> String { key.prefix(1).lowercased() + key.dropFirst() }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) {
+            stringValue = String(intValue)
+            self.intValue = intValue
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// Which jobs a List asks for, in which order, from where.
+public struct JobQuery: Sendable, Equatable {
+    public enum SortKey: String, Sendable {
+        case name = "Name"
+        case creationTime = "CreationTime"
+        case status = "Status"
+    }
+
+    public var nameContains: String?
+    public var status: JobStatus?
+    public var creationTimeAfter: Date?
+    public var creationTimeBefore: Date?
+    public var lastModifiedTimeAfter: Date?
+    public var lastModifiedTimeBefore: Date?
+    public var sortBy: SortKey = .creationTime
+    public var ascending = false
+    /// Continue after this position (from a NextToken).
+    public var after: JobCursor?
+    public var limit = 10
+
+    public init() {}
+}
+
+/// A position in a sorted listing: the sort key's value and the name (unique) of the last job returned.
+public struct JobCursor: Codable, Sendable, Equatable {
+    public var key: String
+    public var name: String
+}
+
+/// Where jobs live. SQLite is the default; a PostgreSQL store implements the
+/// same protocol. Every mutation is one transaction, safe between processes.
+public protocol JobStore: Sendable {
+    /// Adds a new job; `ResourceInUse` when the name is taken.
+    func insert(_ record: JobRecord) throws
+    func fetch(_ name: String) throws -> JobRecord?
+    /// One page of jobs and the cursor after its last one (nil at the end).
+    func list(_ query: JobQuery) throws -> (jobs: [JobRecord], next: JobCursor?)
+    /// Applies `change` to a job inside one transaction and returns the result; nil when there is no such job.
+    @discardableResult
+    func update(_ name: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord?
+    func delete(_ name: String) throws
+    /// Claims the oldest queued job (or the named one) for `owner` until `now + lease`.
+    func claim(owner: String, name: String?, now: Date, lease: TimeInterval) throws -> JobRecord?
+    /// Jobs whose lease ran out (their runner died): re-queued once, then FAILED.
+    func reapExpired(now: Date) throws -> [String]
+
+    /// Runner processes announce themselves so a CLI knows whether to start one.
+    func heartbeatWorker(id: String, now: Date) throws
+    func removeWorker(id: String) throws
+    func liveWorkerCount(now: Date, within: TimeInterval) throws -> Int
+    /// Records that a runner is being started unless one was within `within` seconds; true when the caller should.
+    func reserveRunnerStart(now: Date, within: TimeInterval) throws -> Bool
+    func queuedCount() throws -> Int
+}
+
+extension JobRecord {
+    /// The reap rule every store shares: a job whose runner was lost runs again once, then fails.
+    public mutating func reapAfterLostRunner(now: Date) {
+        let lost = leaseOwner ?? "unknown"
+        if status == .stopping || stopRequested {
+            end(.stopped, reason: "", at: now)
+        } else if attempts < 2 {
+            leaseOwner = nil
+            leaseExpires = nil
+            stages = []
+            transition(to: .starting, at: now)
+        } else {
+            end(
+                .failed,
+                reason: "ServerError: WorkerLost: the runner \(lost) stopped renewing its lease on attempt "
+                    + "\(attempts); the job was already retried once",
+                at: now)
+        }
+    }
+}

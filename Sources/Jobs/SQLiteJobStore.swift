@@ -1,0 +1,273 @@
+import Diagnostics
+import Foundation
+import GRDB
+
+/// The default job store: one SQLite database in WAL mode under `$KILN_HOME`,
+/// shared safely by every CLI, server and runner process on the machine.
+/// Each job is a row with the columns List filters and sorts on, plus the
+/// whole record as JSON; every change is one IMMEDIATE transaction.
+public final class SQLiteJobStore: JobStore {
+    private let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        // Several processes write: wait for each other instead of failing with SQLITE_BUSY.
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // Processes opening a new store at once would each see it unmigrated: one migrates at a time.
+            let lock = open(path + ".migration-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard lock >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            defer { close(lock) }
+            flock(lock, LOCK_EX)
+            defer { flock(lock, LOCK_UN) }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw APIError(.internalFailure, "cannot open the job store \(path): \(error)")
+        }
+    }
+
+    /// Schema versions, applied in order once each; never edit a shipped one, add the next.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: jobs, workers, runner starts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE jobs (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        status TEXT NOT NULL,
+                        creation_time REAL NOT NULL,
+                        last_modified_time REAL NOT NULL,
+                        lease_expires REAL,
+                        record TEXT NOT NULL
+                    );
+                    CREATE INDEX jobs_by_status ON jobs (status, creation_time);
+                    CREATE INDEX jobs_by_creation ON jobs (creation_time, name);
+                    CREATE TABLE workers (id TEXT PRIMARY KEY NOT NULL, heartbeat REAL NOT NULL);
+                    CREATE TABLE runner_starts (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+                    """)
+        }
+        return migrator
+    }
+
+    private static let encoder = JSONEncoder()
+    private static let decoder = JSONDecoder()
+
+    private func decode(_ text: String) throws -> JobRecord {
+        try Self.decoder.decode(JobRecord.self, from: Data(text.utf8))
+    }
+
+    private func write(_ record: JobRecord, _ db: Database, insert: Bool) throws {
+        let json = String(decoding: try Self.encoder.encode(record), as: UTF8.self)
+        let arguments: StatementArguments = [
+            record.status.rawValue, record.creationTime.timeIntervalSince1970,
+            record.lastModifiedTime.timeIntervalSince1970, record.leaseExpires?.timeIntervalSince1970, json,
+            record.name,
+        ]
+        if insert {
+            try db.execute(
+                sql: """
+                    INSERT INTO jobs (status, creation_time, last_modified_time, lease_expires, record, name)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: arguments)
+        } else {
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET status = ?, creation_time = ?, last_modified_time = ?, lease_expires = ?,
+                    record = ? WHERE name = ?
+                    """, arguments: arguments)
+        }
+    }
+
+    private func writeTransaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    private func fetch(_ name: String, _ db: Database) throws -> JobRecord? {
+        try String.fetchOne(db, sql: "SELECT record FROM jobs WHERE name = ?", arguments: [name]).map(decode)
+    }
+
+    public func insert(_ record: JobRecord) throws {
+        try writeTransaction { db in
+            if try fetch(record.name, db) != nil {
+                throw APIError(.resourceInUse, "Compilation job \(record.name) already exists")
+            }
+            try write(record, db, insert: true)
+        }
+    }
+
+    public func fetch(_ name: String) throws -> JobRecord? {
+        try pool.read { db in try fetch(name, db) }
+    }
+
+    public func list(_ query: JobQuery) throws -> (jobs: [JobRecord], next: JobCursor?) {
+        var conditions: [String] = []
+        var arguments: [any DatabaseValueConvertible & Sendable] = []
+        if let text = query.nameContains {
+            conditions.append("instr(lower(name), lower(?)) > 0")
+            arguments.append(text)
+        }
+        if let status = query.status {
+            conditions.append("status = ?")
+            arguments.append(status.rawValue)
+        }
+        let times: [(String, String, Date?)] = [
+            ("creation_time", ">", query.creationTimeAfter), ("creation_time", "<", query.creationTimeBefore),
+            ("last_modified_time", ">", query.lastModifiedTimeAfter),
+            ("last_modified_time", "<", query.lastModifiedTimeBefore),
+        ]
+        for (column, comparison, date) in times {
+            if let date {
+                conditions.append("\(column) \(comparison) ?")
+                arguments.append(date.timeIntervalSince1970)
+            }
+        }
+        let column: String
+        switch query.sortBy {
+        case .name: column = "name"
+        case .creationTime: column = "creation_time"
+        case .status: column = "status"
+        }
+        let direction = query.ascending ? "ASC" : "DESC"
+        if let after = query.after {
+            conditions.append("(\(column), name) \(query.ascending ? ">" : "<") (?, ?)")
+            if query.sortBy == .creationTime {
+                arguments.append(Double(after.key) ?? 0)
+            } else {
+                arguments.append(after.key)
+            }
+            arguments.append(after.name)
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql =
+            "SELECT record FROM jobs \(whereClause) ORDER BY \(column) \(direction), name \(direction) LIMIT \(query.limit + 1)"
+        let rows = try pool.read { db in
+            try String.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(decode)
+        }
+        let page = Array(rows.prefix(query.limit))
+        var next: JobCursor?
+        if rows.count > query.limit, let last = page.last {
+            let key: String
+            switch query.sortBy {
+            case .name: key = last.name
+            case .creationTime: key = String(last.creationTime.timeIntervalSince1970)
+            case .status: key = last.status.rawValue
+            }
+            next = JobCursor(key: key, name: last.name)
+        }
+        return (page, next)
+    }
+
+    @discardableResult
+    public func update(_ name: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord? {
+        try writeTransaction { db in
+            guard var record = try fetch(name, db) else { return nil }
+            try change(&record)
+            try write(record, db, insert: false)
+            return record
+        }
+    }
+
+    public func delete(_ name: String) throws {
+        try writeTransaction { db in
+            try db.execute(sql: "DELETE FROM jobs WHERE name = ?", arguments: [name])
+        }
+    }
+
+    public func claim(owner: String, name: String?, now: Date, lease: TimeInterval) throws -> JobRecord? {
+        try writeTransaction { db in
+            let text: String?
+            if let name {
+                text = try String.fetchOne(
+                    db, sql: "SELECT record FROM jobs WHERE name = ? AND status = 'STARTING'", arguments: [name])
+            } else {
+                text = try String.fetchOne(
+                    db,
+                    sql: "SELECT record FROM jobs WHERE status = 'STARTING' ORDER BY creation_time, name LIMIT 1")
+            }
+            guard var record = try text.map(decode) else { return nil }
+            record.attempts += 1
+            record.leaseOwner = owner
+            record.leaseExpires = now.addingTimeInterval(lease)
+            record.transition(to: .inProgress, at: now)
+            try write(record, db, insert: false)
+            return record
+        }
+    }
+
+    public func reapExpired(now: Date) throws -> [String] {
+        try writeTransaction { db in
+            let texts = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT record FROM jobs WHERE status IN ('INPROGRESS', 'STOPPING')
+                    AND lease_expires IS NOT NULL AND lease_expires < ?
+                    """, arguments: [now.timeIntervalSince1970])
+            var names: [String] = []
+            for text in texts {
+                var record = try decode(text)
+                record.reapAfterLostRunner(now: now)
+                try write(record, db, insert: false)
+                names.append(record.name)
+            }
+            return names
+        }
+    }
+
+    public func heartbeatWorker(id: String, now: Date) throws {
+        try writeTransaction { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO workers (id, heartbeat) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET heartbeat = excluded.heartbeat",
+                arguments: [id, now.timeIntervalSince1970])
+        }
+    }
+
+    public func removeWorker(id: String) throws {
+        try writeTransaction { db in
+            try db.execute(sql: "DELETE FROM workers WHERE id = ?", arguments: [id])
+            // A runner that ends frees the next CLI to start one at once.
+            try db.execute(sql: "DELETE FROM runner_starts")
+        }
+    }
+
+    public func liveWorkerCount(now: Date, within: TimeInterval) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM workers WHERE heartbeat > ?",
+                arguments: [now.timeIntervalSince1970 - within]) ?? 0
+        }
+    }
+
+    public func reserveRunnerStart(now: Date, within: TimeInterval) throws -> Bool {
+        try writeTransaction { db in
+            let live =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM workers WHERE heartbeat > ?",
+                    arguments: [now.timeIntervalSince1970 - within]) ?? 0
+            let last = try Double.fetchOne(db, sql: "SELECT at FROM runner_starts WHERE id = 1")
+            if live > 0 { return false }
+            if let last, last > now.timeIntervalSince1970 - within { return false }
+            try db.execute(
+                sql: "INSERT INTO runner_starts (id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+                arguments: [now.timeIntervalSince1970])
+            return true
+        }
+    }
+
+    public func queuedCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM jobs WHERE status = 'STARTING'") ?? 0 }
+    }
+}
