@@ -16,13 +16,28 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // The SQLite job store (WAL mode, migrations, safe under concurrent processes).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The HTTP server of `kiln serve`, its graceful shutdown and its access logs.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "Jobs", "Pipeline", "Frontends", "ModelIR", "Diagnostics", "Runtime", "Targets", "Artifact",
+                "APIServer", "Jobs", "Pipeline", "Frontends", "ModelIR", "Diagnostics", "Runtime", "Targets", "Artifact",
                 "CPUBackend", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "APIServer",
+            dependencies: [
+                "Jobs", "Pipeline", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .target(
@@ -74,9 +89,14 @@ let package = Package(
             name: "PipelineTests",
             dependencies: ["Pipeline", "Frontends", "ModelIR", "Diagnostics", "Archive", "TestSupport"]
         ),
-        .testTarget(name: "kilnTests", dependencies: ["kiln", "TestSupport"]),
+        .testTarget(name: "kilnTests", dependencies: ["kiln", "TestSupport"], exclude: ["Scripts"]),
+        .testTarget(name: "APIServerTests", dependencies: ["APIServer", "Jobs", "TestSupport"]),
         .testTarget(
-            name: "JobsTests", dependencies: ["Jobs", "Pipeline", "ObjectStore", "Diagnostics", "TestSupport"],
+            name: "JobsTests",
+            dependencies: [
+                "Jobs", "Pipeline", "ObjectStore", "Diagnostics", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             resources: [.copy("compilation-job-api.json")]),
         .testTarget(
             name: "CPUBackendTests",

@@ -3,7 +3,7 @@ import Foundation
 /// The API's JSON: member names in AWS's PascalCase, timestamps as epoch
 /// seconds on the wire (AWS JSON 1.1) or ISO 8601 with an offset as the aws
 /// CLI prints them, and the CLI's layout (4-space indent, keys in the
-/// model's order, which is alphabetical).
+/// model's member order, as botocore loads it).
 public enum AWSJSON {
     public enum Dates: Sendable { case epochSeconds, iso8601 }
 
@@ -81,6 +81,43 @@ public enum AWSJSON {
         return nil
     }
 
+    /// A response as the aws CLI prints it: members in the order the API shapes declare them (botocore's
+    /// model order, which the CLI keeps), absent optionals left out, ISO 8601 timestamps, indent 4.
+    public static func cliText(_ value: Any) -> String {
+        func literal(_ text: String) -> String {
+            String(decoding: (try? JSONEncoder().encode(text)) ?? Data(), as: UTF8.self)
+                .replacingOccurrences(of: "\\/", with: "/")
+        }
+        func render(_ value: Any, _ depth: Int) -> String? {
+            let mirror = Mirror(reflecting: value)
+            if mirror.displayStyle == .optional {
+                guard let wrapped = mirror.children.first?.value else { return nil }
+                return render(wrapped, depth)
+            }
+            switch value {
+            case let text as String: return literal(text)
+            case let date as Date: return literal(isoTimestamp(date))
+            case let flag as Bool: return flag ? "true" : "false"
+            case let number as Int: return String(number)
+            case let number as Double: return String(number)
+            default: break
+            }
+            let indent = String(repeating: " ", count: (depth + 1) * 4)
+            let closing = String(repeating: " ", count: depth * 4)
+            if mirror.displayStyle == .collection {
+                let items = mirror.children.compactMap { render($0.value, depth + 1) }
+                return items.isEmpty
+                    ? "[]" : "[\n" + items.map { indent + $0 }.joined(separator: ",\n") + "\n\(closing)]"
+            }
+            let members = mirror.children.compactMap { child -> String? in
+                guard let label = child.label, let text = render(child.value, depth + 1) else { return nil }
+                return indent + literal(pascalCase(label)) + ": " + text
+            }
+            return members.isEmpty ? "{}" : "{\n" + members.joined(separator: ",\n") + "\n\(closing)}"
+        }
+        return render(value, 0) ?? "{}"
+    }
+
     /// The aws CLI's layout: indent 4, `"key": value`, `[]` and `{}` when empty.
     public static func pretty(_ compact: Data) -> String {
         var out = ""
@@ -135,7 +172,7 @@ public enum AWSJSON {
         return out
     }
 
-    static func pascalCase(_ key: String) -> String { key.prefix(1).uppercased() + key.dropFirst() }
+    public static func pascalCase(_ key: String) -> String { key.prefix(1).uppercased() + key.dropFirst() }
     static func camelCase(_ key: String) -> String { key.prefix(1).lowercased() + key.dropFirst() }
 
     struct AnyKey: CodingKey {

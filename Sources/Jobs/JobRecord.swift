@@ -50,6 +50,12 @@ public struct JobRecord: Codable, Sendable, Equatable {
         lastModifiedTime = now
     }
 
+    /// The 12-digit account the job belongs to: the ARN's fifth field.
+    public var account: String {
+        let fields = arn.split(separator: ":", omittingEmptySubsequences: false)
+        return fields.count > 4 ? String(fields[4]) : ""
+    }
+
     /// Moves to a new status and stamps the change.
     public mutating func transition(to status: JobStatus, at now: Date) {
         self.status = status

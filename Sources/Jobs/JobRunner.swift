@@ -77,7 +77,9 @@ public struct JobRunner: Sendable {
                         .failure(PipelineFailure(records: [], error: .server(.internal, "\(error)"))))
                 }
             }
-            group.addTask { await monitor(job.name, deadline: deadline, maxRuntime: maxRuntime, progress: progress) }
+            group.addTask {
+                await monitor(job.account, job.name, deadline: deadline, maxRuntime: maxRuntime, progress: progress)
+            }
             var interruption: Interruption?
             for await event in group {
                 switch event {
@@ -95,9 +97,17 @@ public struct JobRunner: Sendable {
                 .failure(PipelineFailure(records: [], error: .server(.internal, "the job ended without a result"))), nil
             )
         }
-        if case .lost? = interruption { return Outcome(record: try store.fetch(job.name), result: result) }
+        if Task.isCancelled, interruption == nil {
+            // The runner itself is shutting down (a server draining past its grace period): the job is
+            // not the user's to lose, so it goes back in the queue for the next runner.
+            try store.requeue(account: job.account, name: job.name, owner: owner, now: Date())
+            return Outcome(record: try store.fetch(account: job.account, name: job.name), result: result)
+        }
+        if case .lost? = interruption {
+            return Outcome(record: try store.fetch(account: job.account, name: job.name), result: result)
+        }
         let now = Date()
-        let record = try store.update(job.name) { record in
+        let record = try store.update(account: job.account, name: job.name) { record in
             // Someone else holds the job now (its lease was reaped): leave their record alone.
             guard record.leaseOwner == owner else { return }
             switch result {
@@ -152,7 +162,9 @@ public struct JobRunner: Sendable {
 
     /// Renews the lease and copies stage progress into the record every `renewEvery`; reports a stop
     /// request, an expired deadline or a lost lease.
-    private func monitor(_ name: String, deadline: Date, maxRuntime: Int, progress: StageLog) async -> Event {
+    private func monitor(_ account: String, _ name: String, deadline: Date, maxRuntime: Int, progress: StageLog) async
+        -> Event
+    {
         var lastRenewal = Date()
         while !Task.isCancelled {
             try? await Task.sleep(for: pollEvery)
@@ -160,12 +172,14 @@ public struct JobRunner: Sendable {
             let now = Date()
             if now >= deadline { return .interrupted(.timedOut(maxRuntime)) }
             guard now.timeIntervalSince(lastRenewal) >= renewEvery else {
-                if (try? store.fetch(name))?.stopRequested == true { return .interrupted(.stopped) }
+                if (try? store.fetch(account: account, name: name))?.stopRequested == true {
+                    return .interrupted(.stopped)
+                }
                 continue
             }
             lastRenewal = now
             let stages = progress.records
-            let renewed = try? store.update(name) { record in
+            let renewed = try? store.update(account: account, name: name) { record in
                 guard record.leaseOwner == owner else { return }
                 record.leaseExpires = now.addingTimeInterval(lease)
                 record.stages = stages

@@ -22,17 +22,19 @@ public struct JobService: Sendable {
         self.clock = clock
     }
 
-    /// `KILN_REGION`, `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1.
-    public static func defaultRegion() -> String {
+    /// `KILN_REGION`, `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1 (read once: servers ask per request).
+    public static func defaultRegion() -> String { processRegion }
+
+    /// `KILN_ACCOUNT_ID`, else AWS's documentation account 123456789012.
+    public static func defaultAccount() -> String { processAccount }
+
+    private static let processRegion: String = {
         let environment = ProcessInfo.processInfo.environment
         return environment["KILN_REGION"] ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
             ?? "us-east-1"
-    }
+    }()
 
-    /// `KILN_ACCOUNT_ID`, else AWS's documentation account 123456789012.
-    public static func defaultAccount() -> String {
-        ProcessInfo.processInfo.environment["KILN_ACCOUNT_ID"] ?? "123456789012"
-    }
+    private static let processAccount: String = ProcessInfo.processInfo.environment["KILN_ACCOUNT_ID"] ?? "123456789012"
 
     public func arn(_ name: String) -> String { "arn:aws:sagemaker:\(region):\(account):compilation-job/\(name)" }
 
@@ -99,7 +101,7 @@ public struct JobService: Sendable {
         validator.name(request.compilationJobName)
         try validator.check()
         _ = try store.reapExpired(now: clock())
-        guard let record = try store.fetch(request.compilationJobName!) else {
+        guard let record = try store.fetch(account: account, name: request.compilationJobName!) else {
             throw APIError.notFound(request.compilationJobName!)
         }
         return record
@@ -110,7 +112,7 @@ public struct JobService: Sendable {
         validator.list(request)
         try validator.check()
         _ = try store.reapExpired(now: clock())
-        var query = JobQuery()
+        var query = JobQuery(account: account)
         query.nameContains = request.nameContains
         query.status = request.statusEquals.flatMap(JobStatus.init(rawValue:))
         query.creationTimeAfter = request.creationTimeAfter
@@ -133,7 +135,7 @@ public struct JobService: Sendable {
     public func stop(_ request: CompilationJobNameRequest) throws {
         let current = try record(request)
         let now = clock()
-        try store.update(current.name) { record in
+        try store.update(account: account, name: current.name) { record in
             switch record.status {
             case .starting:
                 record.stopRequested = true
@@ -159,7 +161,7 @@ public struct JobService: Sendable {
                 .validation,
                 "Compilation job \(current.name) is \(current.status.rawValue); stop it before deleting it")
         }
-        try store.delete(current.name)
+        try store.delete(account: account, name: current.name)
     }
 }
 

@@ -8,6 +8,8 @@ public struct JobQuery: Sendable, Equatable {
         case status = "Status"
     }
 
+    /// Jobs belong to the account that created them; List sees only its own.
+    public var account: String
     public var nameContains: String?
     public var status: JobStatus?
     public var creationTimeAfter: Date?
@@ -20,7 +22,7 @@ public struct JobQuery: Sendable, Equatable {
     public var after: JobCursor?
     public var limit = 10
 
-    public init() {}
+    public init(account: String) { self.account = account }
 }
 
 /// A position in a sorted listing: the sort key's value and the name (unique) of the last job returned.
@@ -34,17 +36,19 @@ public struct JobCursor: Codable, Sendable, Equatable {
 public protocol JobStore: Sendable {
     /// Adds a new job; `ResourceInUse` when the name is taken.
     func insert(_ record: JobRecord) throws
-    func fetch(_ name: String) throws -> JobRecord?
+    func fetch(account: String, name: String) throws -> JobRecord?
     /// One page of jobs and the cursor after its last one (nil at the end).
     func list(_ query: JobQuery) throws -> (jobs: [JobRecord], next: JobCursor?)
     /// Applies `change` to a job inside one transaction and returns the result; nil when there is no such job.
     @discardableResult
-    func update(_ name: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord?
-    func delete(_ name: String) throws
+    func update(account: String, name: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord?
+    func delete(account: String, name: String) throws
     /// Claims the oldest queued job (or the named one) for `owner` until `now + lease`.
     func claim(owner: String, name: String?, now: Date, lease: TimeInterval) throws -> JobRecord?
     /// Jobs whose lease ran out (their runner died): re-queued once, then FAILED.
     func reapExpired(now: Date) throws -> [String]
+    /// Puts a job this owner holds back in the queue (a server shutting down).
+    func requeue(account: String, name: String, owner: String, now: Date) throws
 
     /// Runner processes announce themselves so a CLI knows whether to start one.
     func heartbeatWorker(id: String, now: Date) throws

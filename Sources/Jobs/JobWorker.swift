@@ -11,6 +11,8 @@ public struct JobWorker: Sendable {
     public var idleGrace: TimeInterval = 3
     public var heartbeatEvery: Duration = .seconds(2)
     public var log: @Sendable (String) -> Void
+    /// Set when the worker should stop claiming jobs and end once its running ones finish.
+    public let drain = DrainSignal()
 
     public init(
         runner: JobRunner, concurrency: Int = 1, exitWhenIdle: Bool = false,
@@ -36,30 +38,37 @@ public struct JobWorker: Sendable {
             await runSlots(id)
             try store.removeWorker(id: id)
             // A job queued while this worker was deciding to exit saw it alive and started no runner: take it.
-        } while try exitWhenIdle && store.queuedCount() > 0
+        } while try exitWhenIdle && !drain.isDraining && store.queuedCount() > 0
         log("worker \(id) exiting")
     }
 
     private func runSlots(_ id: String) async {
         let store = runner.store
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: heartbeatEvery)
                     try? store.heartbeatWorker(id: id, now: Date())
                 }
+                return false
             }
-            let slots = (0..<concurrency).map { slot in
-                Task { await runSlot(slot) }
+            for slot in 0..<concurrency {
+                group.addTask {
+                    await runSlot(slot)
+                    return true
+                }
             }
-            for slot in slots { await slot.value }
-            group.cancelAll()
+            var running = concurrency
+            for await isSlot in group where isSlot {
+                running -= 1
+                if running == 0 { group.cancelAll() }
+            }
         }
     }
 
     private func runSlot(_ slot: Int) async {
         var idleSince: Date?
-        while !Task.isCancelled {
+        while !Task.isCancelled && !drain.isDraining {
             do {
                 if let record = try await runner.runNext() {
                     log("job \(record.name): \(record.status.rawValue) \(record.failureReason)")
@@ -81,4 +90,15 @@ public struct JobWorker: Sendable {
             try? await Task.sleep(for: .milliseconds(300))
         }
     }
+}
+
+/// A one-way flag: once drained, a worker claims nothing more.
+public final class DrainSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var draining = false
+
+    public init() {}
+
+    public func begin() { lock.withLock { draining = true } }
+    public var isDraining: Bool { lock.withLock { draining } }
 }

@@ -52,14 +52,58 @@ public final class SQLiteJobStore: JobStore {
                     CREATE TABLE runner_starts (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
                     """)
         }
+        migrator.registerMigration("v2: jobs belong to an account; names are unique per account") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE jobs_v2 (
+                        account TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        creation_time REAL NOT NULL,
+                        last_modified_time REAL NOT NULL,
+                        lease_expires REAL,
+                        record TEXT NOT NULL,
+                        PRIMARY KEY (account, name)
+                    )
+                    """)
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM jobs") {
+                let record: String = row["record"]
+                let account = try decoder.decode(JobRecord.self, from: Data(record.utf8)).account
+                try db.execute(
+                    sql: """
+                        INSERT INTO jobs_v2 (account, name, status, creation_time, last_modified_time, lease_expires, record)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        account, row["name"], row["status"], row["creation_time"], row["last_modified_time"],
+                        row["lease_expires"], record,
+                    ])
+            }
+            try db.execute(
+                sql: """
+                    DROP TABLE jobs;
+                    ALTER TABLE jobs_v2 RENAME TO jobs;
+                    CREATE INDEX jobs_by_status ON jobs (status, creation_time);
+                    CREATE INDEX jobs_by_account_creation ON jobs (account, creation_time, name);
+                    CREATE INDEX jobs_by_lease ON jobs (lease_expires) WHERE lease_expires IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 
     private static let encoder = JSONEncoder()
     private static let decoder = JSONDecoder()
 
+    /// Decoded records by their JSON text: a job polled many times is decoded once per change.
+    private let decoded = RecordCache()
+    /// When reapExpired last looked (by its `now`): it looks at most twice a second.
+    private let lastReap = LockedDate()
+
     private func decode(_ text: String) throws -> JobRecord {
-        try Self.decoder.decode(JobRecord.self, from: Data(text.utf8))
+        if let record = decoded[text] { return record }
+        let record = try Self.decoder.decode(JobRecord.self, from: Data(text.utf8))
+        decoded[text] = record
+        return record
     }
 
     private func write(_ record: JobRecord, _ db: Database, insert: Bool) throws {
@@ -67,19 +111,19 @@ public final class SQLiteJobStore: JobStore {
         let arguments: StatementArguments = [
             record.status.rawValue, record.creationTime.timeIntervalSince1970,
             record.lastModifiedTime.timeIntervalSince1970, record.leaseExpires?.timeIntervalSince1970, json,
-            record.name,
+            record.account, record.name,
         ]
         if insert {
             try db.execute(
                 sql: """
-                    INSERT INTO jobs (status, creation_time, last_modified_time, lease_expires, record, name)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO jobs (status, creation_time, last_modified_time, lease_expires, record, account, name)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """, arguments: arguments)
         } else {
             try db.execute(
                 sql: """
                     UPDATE jobs SET status = ?, creation_time = ?, last_modified_time = ?, lease_expires = ?,
-                    record = ? WHERE name = ?
+                    record = ? WHERE account = ? AND name = ?
                     """, arguments: arguments)
         }
     }
@@ -95,26 +139,28 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    private func fetch(_ name: String, _ db: Database) throws -> JobRecord? {
-        try String.fetchOne(db, sql: "SELECT record FROM jobs WHERE name = ?", arguments: [name]).map(decode)
+    private func fetch(_ account: String, _ name: String, _ db: Database) throws -> JobRecord? {
+        try String.fetchOne(
+            db, sql: "SELECT record FROM jobs WHERE account = ? AND name = ?", arguments: [account, name]
+        ).map(decode)
     }
 
     public func insert(_ record: JobRecord) throws {
         try writeTransaction { db in
-            if try fetch(record.name, db) != nil {
+            if try fetch(record.account, record.name, db) != nil {
                 throw APIError(.resourceInUse, "Compilation job \(record.name) already exists")
             }
             try write(record, db, insert: true)
         }
     }
 
-    public func fetch(_ name: String) throws -> JobRecord? {
-        try pool.read { db in try fetch(name, db) }
+    public func fetch(account: String, name: String) throws -> JobRecord? {
+        try pool.read { db in try fetch(account, name, db) }
     }
 
     public func list(_ query: JobQuery) throws -> (jobs: [JobRecord], next: JobCursor?) {
-        var conditions: [String] = []
-        var arguments: [any DatabaseValueConvertible & Sendable] = []
+        var conditions = ["account = ?"]
+        var arguments: [any DatabaseValueConvertible & Sendable] = [query.account]
         if let text = query.nameContains {
             conditions.append("instr(lower(name), lower(?)) > 0")
             arguments.append(text)
@@ -171,27 +217,47 @@ public final class SQLiteJobStore: JobStore {
     }
 
     @discardableResult
-    public func update(_ name: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord? {
+    public func update(account: String, name: String, _ change: (inout JobRecord) throws -> Void) throws
+        -> JobRecord?
+    {
         try writeTransaction { db in
-            guard var record = try fetch(name, db) else { return nil }
+            guard var record = try fetch(account, name, db) else { return nil }
             try change(&record)
             try write(record, db, insert: false)
             return record
         }
     }
 
-    public func delete(_ name: String) throws {
+    public func delete(account: String, name: String) throws {
         try writeTransaction { db in
-            try db.execute(sql: "DELETE FROM jobs WHERE name = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM jobs WHERE account = ? AND name = ?", arguments: [account, name])
+        }
+    }
+
+    public func requeue(account: String, name: String, owner: String, now: Date) throws {
+        try update(account: account, name: name) { record in
+            guard record.leaseOwner == owner, !record.status.isFinal else { return }
+            record.attempts = max(0, record.attempts - 1)
+            record.leaseOwner = nil
+            record.leaseExpires = nil
+            record.stages = []
+            if record.stopRequested {
+                record.end(.stopped, reason: "", at: now)
+            } else {
+                record.transition(to: .starting, at: now)
+            }
         }
     }
 
     public func claim(owner: String, name: String?, now: Date, lease: TimeInterval) throws -> JobRecord? {
-        try writeTransaction { db in
+        // Idle runners poll: see whether anything is queued before taking the write lock.
+        guard try queuedCount() > 0 else { return nil }
+        return try writeTransaction { db in
             let text: String?
             if let name {
                 text = try String.fetchOne(
-                    db, sql: "SELECT record FROM jobs WHERE name = ? AND status = 'STARTING'", arguments: [name])
+                    db, sql: "SELECT record FROM jobs WHERE name = ? AND status = 'STARTING' LIMIT 1", arguments: [name]
+                )
             } else {
                 text = try String.fetchOne(
                     db,
@@ -208,7 +274,16 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func reapExpired(now: Date) throws -> [String] {
-        try writeTransaction { db in
+        guard lastReap.advance(to: now, ifAtLeast: 0.5) else { return [] }
+        // Most calls find nothing: look first without taking the write lock.
+        let any = try pool.read { db in
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT 1 FROM jobs WHERE lease_expires IS NOT NULL AND lease_expires < ? LIMIT 1",
+                arguments: [now.timeIntervalSince1970]) ?? false
+        }
+        guard any else { return [] }
+        return try writeTransaction { db in
             let texts = try String.fetchAll(
                 db,
                 sql: """
@@ -269,5 +344,37 @@ public final class SQLiteJobStore: JobStore {
 
     public func queuedCount() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM jobs WHERE status = 'STARTING'") ?? 0 }
+    }
+}
+
+/// A small map from a record's JSON text to the decoded record.
+final class RecordCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [String: JobRecord] = [:]
+
+    subscript(text: String) -> JobRecord? {
+        get { lock.withLock { records[text] } }
+        set {
+            lock.withLock {
+                if records.count >= 4096 { records.removeAll(keepingCapacity: true) }
+                records[text] = newValue
+            }
+        }
+    }
+}
+
+/// A date that moves forward only when far enough ahead.
+final class LockedDate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var date = Date.distantPast
+
+    /// Moves to `now` and says true when `now` is at least `interval` past the last move (or before it).
+    func advance(to now: Date, ifAtLeast interval: TimeInterval) -> Bool {
+        lock.withLock {
+            let elapsed = now.timeIntervalSince(date)
+            guard elapsed >= interval || elapsed < 0 else { return false }
+            date = now
+            return true
+        }
     }
 }

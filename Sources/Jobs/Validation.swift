@@ -92,8 +92,38 @@ struct Validator {
     }
 
     static func matches(_ value: String, _ pattern: String) -> Bool {
-        guard let regex = try? Regex(pattern) else { return false }
+        // Job names are checked on every request: by hand, without a regex engine.
+        if pattern == Pattern.entityName { return isEntityName(value) }
+        guard let regex = RegexCache.shared.regex(pattern) else { return false }
         return (try? regex.wholeMatch(in: value)) != nil
+    }
+
+    /// `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`: letters and digits, hyphens only between them.
+    static func isEntityName(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        func alphanumeric(_ byte: UInt8) -> Bool {
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+        }
+        guard let first = bytes.first, let last = bytes.last, alphanumeric(first), alphanumeric(last) else {
+            return false
+        }
+        return bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") }
+    }
+}
+
+/// Compiled patterns, built once each (compiling a Regex costs far more than matching one).
+final class RegexCache: @unchecked Sendable {
+    static let shared = RegexCache()
+    private let lock = NSLock()
+    private var compiled: [String: Regex<AnyRegexOutput>] = [:]
+
+    func regex(_ pattern: String) -> Regex<AnyRegexOutput>? {
+        lock.withLock {
+            if let regex = compiled[pattern] { return regex }
+            guard let regex = try? Regex(pattern) else { return nil }
+            compiled[pattern] = regex
+            return regex
+        }
     }
 }
 

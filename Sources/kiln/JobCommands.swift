@@ -32,7 +32,7 @@ func awsFailure(_ error: Error, operation: String) -> ExitCode {
 
 /// The aws CLI's JSON output: 4-space indent, ISO 8601 timestamps with offset.
 func printAWS<T: Encodable>(_ value: T) throws {
-    print(AWSJSON.pretty(try AWSJSON.encoder(dates: .iso8601).encode(value)))
+    print(AWSJSON.cliText(value))
 }
 
 /// A JSON parameter as the aws CLI takes it: inline, or `file://path`.

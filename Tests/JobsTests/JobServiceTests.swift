@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import ObjectStore
 import Pipeline
 import TestSupport
@@ -286,5 +287,38 @@ struct JobServiceTests {
         #expect(record.failureReason.hasPrefix("ClientError: InputConfiguration: "))
         #expect(record.stages.last?.stage == .fetch && record.stages.last?.status == .failed)
         #expect(try service.describe(.init(compilationJobName: "missing")).modelArtifacts.s3ModelArtifacts == "")
+    }
+}
+
+@Suite("the SQLite job store's schema")
+struct MigrationTests {
+    @Test("a store made by schema v1 migrates to v2 with its jobs kept, each under its ARN's account")
+    func fromV1() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/jobs.sqlite"
+        let pool = try DatabasePool(path: path)
+        try SQLiteJobStore.migrator.migrate(pool, upTo: "v1: jobs, workers, runner starts")
+        let request = CreateCompilationJobRequest(
+            compilationJobName: "old", roleArn: "arn:aws:iam::444455556666:role/r",
+            inputConfig: InputConfig(s3Uri: "s3://b/m.tar.gz", framework: "ONNX"),
+            outputConfig: OutputConfig(s3OutputLocation: "s3://b/o", targetDevice: "ml_c4"),
+            stoppingCondition: StoppingCondition())
+        let record = JobRecord(
+            name: "old", arn: "arn:aws:sagemaker:us-east-1:444455556666:compilation-job/old", request: request,
+            now: Date(timeIntervalSince1970: 1_800_000_000))
+        let json = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO jobs (name, status, creation_time, last_modified_time, record) VALUES (?, ?, ?, ?, ?)",
+                arguments: ["old", "STARTING", 1_800_000_000.0, 1_800_000_000.0, json])
+        }
+        try pool.close()
+        let store = try SQLiteJobStore(path: path)
+        #expect(try store.fetch(account: "444455556666", name: "old") == record)
+        #expect(try store.fetch(account: "123456789012", name: "old") == nil)
+        let service = JobService(store: store, account: "444455556666")
+        #expect(
+            try service.list(ListCompilationJobsRequest()).compilationJobSummaries.map(\.compilationJobName) == ["old"])
     }
 }
