@@ -185,12 +185,18 @@ struct APIResponder: HTTPResponder {
 
 /// The server's job runners, drained on shutdown: no new claims, running
 /// jobs get the grace period, then go back in the queue.
-struct RunnerService: Service {
+public struct RunnerService: Service {
     let worker: JobWorker
     let gracePeriod: Duration
     let logger: Logger
 
-    func run() async throws {
+    public init(worker: JobWorker, gracePeriod: Duration, logger: Logger) {
+        self.worker = worker
+        self.gracePeriod = gracePeriod
+        self.logger = logger
+    }
+
+    public func run() async throws {
         let task = Task { try await worker.run() }
         await withGracefulShutdownHandler {
             _ = await task.result

@@ -11,6 +11,8 @@ public struct JobService: Sendable {
     public var region: String
     public var account: String
     public var clock: @Sendable () -> Date
+    /// Jobs an account may have queued or running at once (`KILN_MAX_ACTIVE_JOBS`, default 1000).
+    public var activeJobLimit = JobService.defaultActiveJobLimit
 
     public init(
         store: any JobStore, region: String = JobService.defaultRegion(), account: String = JobService.defaultAccount(),
@@ -34,6 +36,9 @@ public struct JobService: Sendable {
             ?? "us-east-1"
     }()
 
+    public static let defaultActiveJobLimit: Int =
+        ProcessInfo.processInfo.environment["KILN_MAX_ACTIVE_JOBS"].flatMap(Int.init).map { max(1, $0) } ?? 1000
+
     private static let processAccount: String = ProcessInfo.processInfo.environment["KILN_ACCOUNT_ID"] ?? "123456789012"
 
     public func arn(_ name: String) -> String { "arn:aws:sagemaker:\(region):\(account):compilation-job/\(name)" }
@@ -43,7 +48,7 @@ public struct JobService: Sendable {
 
     public func create(_ request: CreateCompilationJobRequest) throws -> CreateCompilationJobResponse {
         let record = try validatedRecord(request)
-        try store.insert(record)
+        try store.insert(record, activeLimit: activeJobLimit)
         return CreateCompilationJobResponse(compilationJobArn: record.arn)
     }
 
@@ -57,7 +62,7 @@ public struct JobService: Sendable {
         record.leaseOwner = owner
         record.leaseExpires = now.addingTimeInterval(lease)
         record.transition(to: .inProgress, at: now)
-        try store.insert(record)
+        try store.insert(record, activeLimit: activeJobLimit)
         return record
     }
 

@@ -34,8 +34,9 @@ public struct JobCursor: Codable, Sendable, Equatable {
 /// Where jobs live. SQLite is the default; a PostgreSQL store implements the
 /// same protocol. Every mutation is one transaction, safe between processes.
 public protocol JobStore: Sendable {
-    /// Adds a new job; `ResourceInUse` when the name is taken.
-    func insert(_ record: JobRecord) throws
+    /// Adds a new job; `ResourceInUse` when the name is taken, `ResourceLimitExceeded` when its account
+    /// already has `activeLimit` jobs that have not ended.
+    func insert(_ record: JobRecord, activeLimit: Int) throws
     func fetch(account: String, name: String) throws -> JobRecord?
     /// One page of jobs and the cursor after its last one (nil at the end).
     func list(_ query: JobQuery) throws -> (jobs: [JobRecord], next: JobCursor?)

@@ -13,6 +13,7 @@ public struct JobWorker: Sendable {
     public var log: @Sendable (String) -> Void
     /// Set when the worker should stop claiming jobs and end once its running ones finish.
     public let drain = DrainSignal()
+    public let metrics = WorkerMetrics()
 
     public init(
         runner: JobRunner, concurrency: Int = 1, exitWhenIdle: Bool = false,
@@ -32,14 +33,14 @@ public struct JobWorker: Sendable {
     public func run() async throws {
         let store = runner.store
         let id = runner.owner
-        log("worker \(id) started with \(concurrency) slot(s)")
+        log("event=worker_start worker=\(id) slots=\(concurrency)")
         repeat {
             try store.heartbeatWorker(id: id, now: Date())
             await runSlots(id)
             try store.removeWorker(id: id)
             // A job queued while this worker was deciding to exit saw it alive and started no runner: take it.
         } while try exitWhenIdle && !drain.isDraining && store.queuedCount() > 0
-        log("worker \(id) exiting")
+        log("event=worker_exit worker=\(id)")
     }
 
     private func runSlots(_ id: String) async {
@@ -70,13 +71,22 @@ public struct JobWorker: Sendable {
         var idleSince: Date?
         while !Task.isCancelled && !drain.isDraining {
             do {
-                if let record = try await runner.runNext() {
-                    log("job \(record.name): \(record.status.rawValue) \(record.failureReason)")
+                _ = try runner.store.reapExpired(now: Date())
+                if let job = try runner.store.claim(owner: runner.owner, name: nil, now: Date(), lease: runner.lease) {
+                    metrics.jobStarted()
+                    log("event=job_start job=\(job.name) account=\(job.account) attempt=\(job.attempts)")
+                    let record = try? await runner.execute(job).record
+                    metrics.jobEnded(record)
+                    let seconds = record.map { ($0.endTime ?? Date()).timeIntervalSince($0.startTime ?? Date()) } ?? 0
+                    log(
+                        "event=job_end job=\(job.name) status=\(record?.status.rawValue ?? "?") seconds=\(String(format: "%.3f", seconds))"
+                            + (record?.failureReason.isEmpty == false
+                                ? " reason=\(quotedValue(record!.failureReason))" : ""))
                     idleSince = nil
                     continue
                 }
             } catch {
-                log("slot \(slot): \(error)")
+                log("event=slot_error slot=\(slot) error=\(quotedValue("\(error)"))")
             }
             if exitWhenIdle {
                 let now = Date()
@@ -101,4 +111,11 @@ public final class DrainSignal: @unchecked Sendable {
 
     public func begin() { lock.withLock { draining = true } }
     public var isDraining: Bool { lock.withLock { draining } }
+}
+
+/// A log value in double quotes with quotes and backslashes escaped, so a line stays one key=value record.
+func quotedValue(_ text: String) -> String {
+    "\""
+        + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        .replacingOccurrences(of: "\n", with: " ") + "\""
 }

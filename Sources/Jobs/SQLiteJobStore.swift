@@ -145,10 +145,22 @@ public final class SQLiteJobStore: JobStore {
         ).map(decode)
     }
 
-    public func insert(_ record: JobRecord) throws {
+    public func insert(_ record: JobRecord, activeLimit: Int) throws {
         try writeTransaction { db in
             if try fetch(record.account, record.name, db) != nil {
                 throw APIError(.resourceInUse, "Compilation job \(record.name) already exists")
+            }
+            let active =
+                try Int.fetchOne(
+                    db,
+                    sql:
+                        "SELECT count(*) FROM jobs WHERE account = ? AND status IN ('STARTING', 'INPROGRESS', 'STOPPING')",
+                    arguments: [record.account]) ?? 0
+            if active >= activeLimit {
+                throw APIError(
+                    .resourceLimitExceeded,
+                    "The account-level service limit 'Number of concurrent compilation jobs' is \(activeLimit) jobs, "
+                        + "with current utilization of \(active) jobs; wait for jobs to end or stop some")
             }
             try write(record, db, insert: true)
         }

@@ -46,7 +46,7 @@ extension Pipeline {
         _ request: PipelineRequest, target: TargetRequest, outputURI: String,
         progress: (@Sendable (StageRecord) -> Void)? = nil
     ) async throws -> Compilation {
-        var recorder = StageRecorder()
+        var recorder = StageRecorder(delays: environment.stageDelays)
         recorder.onRecord = progress
         let workDirectory: String
         do {

@@ -26,6 +26,9 @@ public struct PipelineEnvironment: Sendable {
     public var limits: ExtractionLimits
     /// Relative model paths are taken against this directory.
     public var workingDirectory: String
+    /// Fault injection for tests: each listed stage lasts at least this many seconds (cancellable), so a
+    /// test can stop a job or run out its time inside any stage. Empty in normal runs.
+    public var stageDelays: [Stage: Double] = [:]
 
     public init(home: KilnHome, limits: ExtractionLimits = .standard, workingDirectory: String) {
         self.home = home
@@ -79,7 +82,7 @@ public struct Pipeline: Sendable {
 
     /// Runs fetch → check in a fresh work dir under `$KILN_HOME/work`, removed afterwards.
     public func inspect(_ request: PipelineRequest) throws -> Inspection {
-        var recorder = StageRecorder()
+        var recorder = StageRecorder(delays: environment.stageDelays)
         let workDirectory: String
         do {
             workDirectory = try makeWorkDirectory(prefix: "inspect")

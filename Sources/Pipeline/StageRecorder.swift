@@ -6,6 +6,8 @@ import Foundation
 /// stage's category, and keeps the records in order.
 struct StageRecorder {
     private(set) var records: [StageRecord] = []
+    /// Test-only stretching of stages (`PipelineEnvironment.stageDelays`).
+    var delays: [Stage: Double] = [:]
     /// Told of each record as it is made (a job runner shows progress with it).
     var onRecord: (@Sendable (StageRecord) -> Void)?
 
@@ -18,6 +20,7 @@ struct StageRecorder {
         let start = Date()
         do {
             try Task.checkCancellation()
+            try stretch(stage)
             let result = try body()
             append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
             return result
@@ -30,11 +33,23 @@ struct StageRecorder {
         let start = Date()
         do {
             try Task.checkCancellation()
+            if let seconds = delays[stage] { try await Task.sleep(for: .seconds(seconds)) }
             let result = try await body()
             append(StageRecord(stage: stage, start: start, end: Date(), status: .completed))
             return result
         } catch {
             throw failed(stage, start, error)
+        }
+    }
+
+    /// Waits out a synchronous stage's injected delay, ending early (CancellationError) when the task is
+    /// cancelled. It holds its thread, as the synchronous stages themselves do.
+    private func stretch(_ stage: Stage) throws {
+        guard let seconds = delays[stage] else { return }
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            try Task.checkCancellation()
+            usleep(10_000)
         }
     }
 

@@ -1,6 +1,8 @@
+import APIServer
 import ArgumentParser
 import Foundation
 import Jobs
+import Logging
 import Pipeline
 
 // The aws CLI's `sagemaker` compilation-job commands, same flags, same JSON
@@ -269,14 +271,25 @@ struct DeleteCompilationJob: AsyncParsableCommand {
 
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Run queued compilation jobs from the job store.")
+        commandName: "worker",
+        abstract: "Run queued compilation jobs from the job store; SIGTERM drains.")
 
     @Option(help: "Jobs run at once.") var concurrency = 1
     @Flag(help: "Exit once the queue has stayed empty for a few seconds (how CLIs start a runner).")
     var exitWhenIdle = false
+    @Option(help: "Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port, printed).")
+    var metricsPort: Int?
+    @Option(help: "Seconds a draining worker lets running jobs finish before re-queueing them.")
+    var graceSeconds = 30
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "kiln.worker")
         let service = try store.service()
         let environment = try PipelineEnvironment.fromProcess()
         var runner = JobRunner(store: service.store, environment: environment)
@@ -286,11 +299,11 @@ struct Worker: AsyncParsableCommand {
             runner.renewEvery = min(runner.renewEvery, lease / 3)
         }
         let worker = JobWorker(
-            runner: runner, concurrency: concurrency,
-            exitWhenIdle: exitWhenIdle,
-            log: { line in
-                FileHandle.standardError.write(Data("\(AWSJSON.isoTimestamp(Date())) \(line)\n".utf8))
+            runner: runner, concurrency: concurrency, exitWhenIdle: exitWhenIdle, log: { logger.info("\($0)") })
+        try await WorkerProcess.run(
+            worker: worker, metricsPort: metricsPort, gracePeriod: .seconds(graceSeconds), logger: logger,
+            onMetricsListening: { port in
+                FileHandle.standardOutput.write(Data("kiln worker: metrics on http://127.0.0.1:\(port)/metrics\n".utf8))
             })
-        try await worker.run()
     }
 }

@@ -8,7 +8,7 @@ import Testing
 /// A store whose every call fails the way a broken disk would.
 struct BrokenStore: JobStore {
     struct DiskError: Error {}
-    func insert(_ record: JobRecord) throws { throw DiskError() }
+    func insert(_ record: JobRecord, activeLimit: Int) throws { throw DiskError() }
     func fetch(account: String, name: String) throws -> JobRecord? { throw DiskError() }
     func list(_ query: JobQuery) throws -> (jobs: [JobRecord], next: JobCursor?) { throw DiskError() }
     func update(account: String, name: String, _ change: (inout JobRecord) throws -> Void) throws -> JobRecord? {
@@ -100,6 +100,15 @@ struct WireFormatTests {
             target: "SageMaker.DescribeCompilationJob", body: Data(name.utf8), service: broken)
         #expect(failed.status == 500 && failed.errorType == "InternalFailure")
         #expect(!String(decoding: failed.body, as: UTF8.self).contains("DiskError"))
+        var limited = try self.service(directory, account: "555555555555")
+        limited.activeJobLimit = 1
+        let first = Self.create.replacingOccurrences(of: "golden", with: "first")
+        let second = Self.create.replacingOccurrences(of: "golden", with: "second")
+        #expect(code("SageMaker.CreateCompilationJob", first, limited).0 == 200)
+        #expect(
+            code("SageMaker.CreateCompilationJob", second, limited) == (
+                400, "ResourceLimitExceeded", "ResourceLimitExceeded"
+            ))
         // Another account's job does not exist for you.
         let other = try self.service(directory, account: "999988887777")
         #expect(code("SageMaker.DescribeCompilationJob", name, other).1 == "ResourceNotFound")

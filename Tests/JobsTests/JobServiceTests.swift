@@ -322,3 +322,43 @@ struct MigrationTests {
             try service.list(ListCompilationJobsRequest()).compilationJobSummaries.map(\.compilationJobName) == ["old"])
     }
 }
+
+// One case at a time: a synchronous stage holds a thread of the (2-thread) cooperative pool while it runs.
+@Suite("stopping a job", .serialized)
+struct StopTests {
+    @Test(
+        "Stop inside each stage ends the job STOPPED in that stage, with no artifact and no work dir left",
+        arguments: Stage.allCases)
+    func stopInside(stage: Stage) async throws {
+        let fixture = try Fixture()
+        let service = JobService(store: fixture.store)
+        _ = try service.create(fixture.request("job"))
+        var environment = fixture.environment()
+        environment.stageDelays = [stage: 30]
+        var runner = JobRunner(store: fixture.store, environment: environment)
+        runner.renewEvery = 0.1
+        runner.pollEvery = .milliseconds(50)
+        let running = Task { [runner] in try await runner.runNext() }
+        let index = Stage.allCases.firstIndex(of: stage)!
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let record = try fixture.store.fetch(account: service.account, name: "job"), record.stages.count >= index
+            {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        try service.stop(.init(compilationJobName: "job"))
+        let started = Date()
+        let record = try #require(try await running.value)
+        #expect(Date().timeIntervalSince(started) < 20, "the 30 s stage was not interrupted")
+        #expect(record.status == .stopped)
+        #expect(record.failureReason == "")
+        #expect(record.stages.count == index + 1)
+        #expect(record.stages.last?.stage == stage && record.stages.last?.status == .stopped)
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory.path + "/objects/bucket/job"))
+        let work = (try? FileManager.default.contentsOfDirectory(atPath: fixture.directory.path + "/work")) ?? []
+        #expect(work.isEmpty)
+    }
+}

@@ -51,9 +51,12 @@ struct JobSandbox {
         try kiln(arguments, home: home, environment: ["KILN_NO_AUTOSTART": "1"].merging(environment) { $1 })
     }
 
-    func create(_ name: String, output: String = "s3://bucket/out", extra: [String] = []) throws -> Int32 {
+    func create(
+        _ name: String, output: String = "s3://bucket/out",
+        model: String = repositoryRoot + "/models/digits-cnn/model.tar.gz", extra: [String] = []
+    ) throws -> Int32 {
         let input =
-            #"{"S3Uri": "\#(repositoryRoot)/models/digits-cnn/model.tar.gz", "Framework": "ONNX", "DataInputConfig": "{\"image\": [1,1,8,8]}"}"#
+            #"{"S3Uri": "\#(model)", "Framework": "ONNX", "DataInputConfig": "{\"image\": [1,1,8,8]}"}"#
         return try run(
             [
                 "create-compilation-job", "--compilation-job-name", name, "--role-arn",
@@ -93,6 +96,33 @@ struct JobSandbox {
         try process.run()
         return process
     }
+}
+
+/// Starts a long-running `kiln` command (serve, worker) and reads the port its first stdout line names
+/// ("... http://127.0.0.1:PORT...").
+func startKiln(_ arguments: [String], environment: [String: String]) throws -> (process: Process, port: Int) {
+    let process = Process()
+    process.executableURL = kilnExecutable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var line = Data()
+    while !line.contains(UInt8(ascii: "\n")) {
+        let chunk = out.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        line += chunk
+    }
+    let text = String(decoding: line, as: UTF8.self)
+    guard let range = text.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+        let port = Int(text[range].split(separator: ":").last ?? "")
+    else {
+        process.terminate()
+        throw CocoaError(.fileReadCorruptFile)
+    }
+    return (process, port)
 }
 
 /// Process ids whose command line contains `text`.

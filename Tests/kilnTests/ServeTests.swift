@@ -5,7 +5,7 @@ import Testing
 /// A running `kiln serve` on a free loopback port, with two users in a credentials file.
 final class RunningServer {
     let sandbox: JobSandbox
-    let process = Process()
+    let process: Process
     let port: Int
 
     init(_ sandbox: JobSandbox, arguments: [String] = [], environment: [String: String] = [:]) throws {
@@ -23,28 +23,11 @@ final class RunningServer {
         aws_account_id = 222222222222
         """.write(toFile: credentials, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: credentials)
-        process.executableURL = kilnExecutable
-        process.arguments =
+        let (process, port) = try startKiln(
             ["serve", "--port", "0", "--credentials", credentials, "--region", "us-west-2", "--log-level", "warning"]
-            + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["KILN_HOME": sandbox.home, "KILN_NO_AUTOSTART": "1"].merging(environment) { $1 }
-        ) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The first line names the port: "kiln serve: listening on http://127.0.0.1:PORT (region ...)".
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line += chunk
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard let range = text.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-            let port = Int(text[range].split(separator: ":").last ?? "")
-        else { throw CocoaError(.fileReadCorruptFile) }
+                + arguments,
+            environment: ["KILN_HOME": sandbox.home, "KILN_NO_AUTOSTART": "1"].merging(environment) { $1 })
+        self.process = process
         self.port = port
     }
 
