@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Kiln against ONNX Runtime on the zoo models (models/make_zoo.py), side by
+side in one run on this machine: each model compiled by Kiln for this CPU
+(TargetPlatform LINUX/X86_64, mcpu native) and timed with `kiln bench`, and
+run by ONNX Runtime (all graph optimizations, the same thread count) on the
+same inputs. Prints median latencies and the ratio Kiln / ORT (below 1 means
+Kiln is faster). Also times each compile.
+
+Usage: python3 benchmarks/zoo-vs-ort.py [--kiln .build/release/kiln] [--threads 1] [--iterations 20] [model ...]
+"""
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "models"))
+from make_zoo import MODELS, SHAPES, ZOO  # noqa: E402
+
+
+def ort_median(model_bytes, feeds, threads, warmup, iterations):
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    for _ in range(warmup):
+        session.run(None, feeds)
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        session.run(None, feeds)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kiln", default=os.path.join(ROOT, ".build/release/kiln"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("models", nargs="*")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="kiln-vs-ort-")
+    env = dict(os.environ, KILN_HOME=os.path.join(work, "home"), KILN_NO_AUTOSTART="1")
+    print(f"{'model':<12} {'compile s':>9} {'kiln ms':>10} {'ort ms':>10} {'kiln/ort':>9}")
+    for name in args.models or MODELS:
+        directory = os.path.join(ZOO, name)
+        archive = os.path.join(directory, "model.tar.gz")
+        if not os.path.exists(archive):
+            subprocess.run([sys.executable, os.path.join(ROOT, "models", "make_zoo.py"), name], check=True)
+        with tarfile.open(archive) as tar:
+            model_bytes = tar.extractfile("model.onnx").read()
+        inputs = {f[len("input_"):-4]: np.load(os.path.join(directory, f))
+                  for f in sorted(os.listdir(directory)) if f.startswith("input_")}
+        out = os.path.join(work, name)
+        start = time.time()
+        compiled = subprocess.run(
+            [args.kiln, "compile", "--model", archive, "--data-input-config", json.dumps(SHAPES[name]),
+             "--target-platform", "LINUX/X86_64", "--compiler-options", '{"mcpu": "native"}', "--output", out,
+             "--json"], capture_output=True, text=True, env=env)
+        seconds = time.time() - start
+        if compiled.returncode != 0:
+            print(f"{name:<12} compile failed: {compiled.stderr.strip().splitlines()[-1]}")
+            continue
+        artifact = json.loads(compiled.stdout)["artifactPath"]
+        bench = subprocess.run(
+            [args.kiln, "bench", artifact, "--threads", str(args.threads), "--warmup", str(args.warmup),
+             "--iterations", str(args.iterations), "--json"], capture_output=True, text=True, env=env, check=True)
+        kiln_ms = json.loads(bench.stdout)["medianMilliseconds"]
+        ort_ms = ort_median(model_bytes, inputs, args.threads, args.warmup, args.iterations)
+        print(f"{name:<12} {seconds:>9.1f} {kiln_ms:>10.3f} {ort_ms:>10.3f} {kiln_ms / ort_ms:>9.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
