@@ -67,7 +67,9 @@ public struct JobRunner: Sendable {
         let (result, interruption): (Result<Compilation, PipelineFailure>, Interruption?) = await withTaskGroup(
             of: Event.self
         ) { group in
-            group.addTask {
+            // The pipeline's synchronous stages (unpack, parse, lower, ...) run on a thread of their own,
+            // not on Swift's small cooperative pool, where they would hold up heartbeats and stop checks.
+            group.addTask(executorPreference: StageThread(label: "kiln.job.\(job.name)")) {
                 do {
                     return .finished(.success(try await compile(job, progress: progress)))
                 } catch let failure as PipelineFailure {
@@ -207,4 +209,17 @@ final class StageLog: @unchecked Sendable {
 
     func append(_ record: StageRecord) { lock.withLock { stored.append(record) } }
     var records: [StageRecord] { lock.withLock { stored } }
+}
+
+/// A task executor with its own serial dispatch queue (so its own thread while busy): a job's
+/// pipeline runs there, and a long synchronous stage blocks only that thread.
+final class StageThread: TaskExecutor, @unchecked Sendable {
+    private let queue: DispatchQueue
+
+    init(label: String) { queue = DispatchQueue(label: label) }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
 }
