@@ -24,7 +24,7 @@ public struct Operations: Sendable {
         "DeleteCompilationJob",
     ]
 
-    let encoder = AWSJSON.encoder(dates: .epochSeconds)
+    let encoder = AWSJSON.encoder()
     let decoder = AWSJSON.decoder()
     let describeCache = DescribeCache()
 

@@ -219,10 +219,6 @@ public final class SigV4Verifier: @unchecked Sendable {
         return out
     }
 
-    static func percentDecoded(_ text: Substring) -> String {
-        String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
-    }
-
     static func canonicalPath(_ path: String) -> String {
         let decoded = path.removingPercentEncoding ?? path
         return decoded.isEmpty ? "/" : uriEncode(decoded, keepSlash: true)

@@ -1,29 +1,20 @@
 import Foundation
 
 /// The API's JSON: member names in AWS's PascalCase, timestamps as epoch
-/// seconds on the wire (AWS JSON 1.1) or ISO 8601 with an offset as the aws
-/// CLI prints them, and the CLI's layout (4-space indent, keys in the
-/// model's member order, as botocore loads it).
+/// seconds on the wire (AWS JSON 1.1), and the aws CLI's printed form
+/// (`cliText`: ISO 8601 with an offset, 4-space indent, members in botocore's
+/// model order).
 public enum AWSJSON {
-    public enum Dates: Sendable { case epochSeconds, iso8601 }
-
-    public static func encoder(dates: Dates) -> JSONEncoder {
+    /// The wire encoder: PascalCase members, timestamps as epoch seconds (milliseconds kept).
+    public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .custom { path in
             AnyKey(pascalCase(path.last!.stringValue))
         }
-        switch dates {
-        case .epochSeconds:
-            encoder.dateEncodingStrategy = .custom { date, encoder in
-                var container = encoder.singleValueContainer()
-                try container.encode((date.timeIntervalSince1970 * 1000).rounded() / 1000)
-            }
-        case .iso8601:
-            encoder.dateEncodingStrategy = .custom { date, encoder in
-                var container = encoder.singleValueContainer()
-                try container.encode(isoTimestamp(date))
-            }
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode((date.timeIntervalSince1970 * 1000).rounded() / 1000)
         }
         return encoder
     }
@@ -118,58 +109,16 @@ public enum AWSJSON {
         return render(value, 0) ?? "{}"
     }
 
-    /// The aws CLI's layout: indent 4, `"key": value`, `[]` and `{}` when empty.
-    public static func pretty(_ compact: Data) -> String {
-        var out = ""
-        var depth = 0
-        var inString = false
-        var escaped = false
-        let characters = Array(String(decoding: compact, as: UTF8.self))
-        var index = 0
-        func newline() { out += "\n" + String(repeating: " ", count: depth * 4) }
-        while index < characters.count {
-            let character = characters[index]
-            if inString {
-                out.append(character)
-                if escaped {
-                    escaped = false
-                } else if character == "\\" {
-                    escaped = true
-                } else if character == "\"" {
-                    inString = false
-                }
-                index += 1
-                continue
-            }
-            switch character {
-            case "\"":
-                inString = true
-                out.append(character)
-            case "{", "[":
-                let closing: Character = character == "{" ? "}" : "]"
-                if index + 1 < characters.count, characters[index + 1] == closing {
-                    out += String([character, closing])
-                    index += 1
-                } else {
-                    out.append(character)
-                    depth += 1
-                    newline()
-                }
-            case "}", "]":
-                depth -= 1
-                newline()
-                out.append(character)
-            case ",":
-                out.append(",")
-                newline()
-            case ":":
-                out += ": "
-            default:
-                out.append(character)
-            }
-            index += 1
+    /// Why a request did not decode, naming the member as the API spells it ("at InputConfig.S3Uri: ...").
+    public static func describe(decodingError error: Error) -> String {
+        switch error {
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+            DecodingError.dataCorrupted(let context), DecodingError.keyNotFound(_, let context):
+            let path = context.codingPath.map { pascalCase($0.stringValue) }.joined(separator: ".")
+            return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
+        default:
+            return "\(error)"
         }
-        return out
     }
 
     public static func pascalCase(_ key: String) -> String { key.prefix(1).uppercased() + key.dropFirst() }

@@ -50,7 +50,7 @@ public struct Batch: Sendable {
                     return Entry(
                         source: file, name: file,
                         submitError:
-                            "ClientError: Batch: \(file) is not a CreateCompilationJob request: \(Self.describe(error))"
+                            "ClientError: Batch: \(file) is not a CreateCompilationJob request: \(AWSJSON.describe(decodingError: error))"
                     )
                 }
             }
@@ -61,22 +61,13 @@ public struct Batch: Sendable {
                 requests = try decoder.decode([CreateCompilationJobRequest].self, from: data)
             } catch {
                 throw APIError(
-                    .validation, "\(path) is not a JSON list of CreateCompilationJob requests: \(Self.describe(error))")
+                    .validation,
+                    "\(path) is not a JSON list of CreateCompilationJob requests: \(AWSJSON.describe(decodingError: error))"
+                )
             }
             entries = requests.enumerated().map { index, request in
                 Entry(source: "\(path)[\(index)]", name: name(request, "#\(index)"), request: request)
             }
-        }
-    }
-
-    static func describe(_ error: Error) -> String {
-        switch error {
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
-            DecodingError.dataCorrupted(let context), DecodingError.keyNotFound(_, let context):
-            let path = context.codingPath.map { AWSJSON.pascalCase($0.stringValue) }.joined(separator: ".")
-            return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
-        default:
-            return "\(error)"
         }
     }
 

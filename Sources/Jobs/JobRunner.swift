@@ -31,9 +31,14 @@ public struct JobRunner: Sendable {
 
     /// Claims the oldest queued job (or the named one) and runs it; nil when there was none.
     public func runNext(name: String? = nil) async throws -> JobRecord? {
-        _ = try store.reapExpired(now: Date())
-        guard let job = try store.claim(owner: owner, name: name, now: Date(), lease: lease) else { return nil }
+        guard let job = try claimNext(name: name) else { return nil }
         return try await run(job)
+    }
+
+    /// Reaps lost runners' jobs, then claims the oldest queued job (or the named one) for this runner.
+    public func claimNext(name: String? = nil) throws -> JobRecord? {
+        _ = try store.reapExpired(now: Date())
+        return try store.claim(owner: owner, name: name, now: Date(), lease: lease)
     }
 
     private enum Interruption: Sendable {

@@ -54,7 +54,6 @@ public protocol JobStore: Sendable {
     /// Runner processes announce themselves so a CLI knows whether to start one.
     func heartbeatWorker(id: String, now: Date) throws
     func removeWorker(id: String) throws
-    func liveWorkerCount(now: Date, within: TimeInterval) throws -> Int
     /// Records that a runner is being started unless one was within `within` seconds; true when the caller should.
     func reserveRunnerStart(now: Date, within: TimeInterval) throws -> Bool
     func queuedCount() throws -> Int

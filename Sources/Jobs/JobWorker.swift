@@ -71,8 +71,7 @@ public struct JobWorker: Sendable {
         var idleSince: Date?
         while !Task.isCancelled && !drain.isDraining {
             do {
-                _ = try runner.store.reapExpired(now: Date())
-                if let job = try runner.store.claim(owner: runner.owner, name: nil, now: Date(), lease: runner.lease) {
+                if let job = try runner.claimNext() {
                     metrics.jobStarted()
                     log("event=job_start job=\(job.name) account=\(job.account) attempt=\(job.attempts)")
                     let record = try? await runner.execute(job).record

@@ -330,14 +330,6 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func liveWorkerCount(now: Date, within: TimeInterval) throws -> Int {
-        try pool.read { db in
-            try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM workers WHERE heartbeat > ?",
-                arguments: [now.timeIntervalSince1970 - within]) ?? 0
-        }
-    }
-
     public func reserveRunnerStart(now: Date, within: TimeInterval) throws -> Bool {
         try writeTransaction { db in
             let live =

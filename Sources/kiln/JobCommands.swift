@@ -38,7 +38,7 @@ func printAWS<T: Encodable>(_ value: T) throws {
 }
 
 /// A JSON parameter as the aws CLI takes it: inline, or `file://path`.
-func jsonParameter<T: Decodable>(_ text: String?, _ type: T.Type, flag: String, operation: String) throws -> T? {
+func jsonParameter<T: Decodable>(_ text: String?, _ type: T.Type, flag: String) throws -> T? {
     guard var text else { return nil }
     if text.hasPrefix("file://") {
         let path = String(text.dropFirst("file://".count))
@@ -50,18 +50,7 @@ func jsonParameter<T: Decodable>(_ text: String?, _ type: T.Type, flag: String, 
     do {
         return try AWSJSON.decoder().decode(T.self, from: Data(text.utf8))
     } catch {
-        throw fail("Error parsing parameter '\(flag)': Invalid JSON: \(describeDecodingError(error))")
-    }
-}
-
-func describeDecodingError(_ error: Error) -> String {
-    switch error {
-    case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
-        DecodingError.dataCorrupted(let context):
-        let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-        return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
-    default:
-        return "\(error)"
+        throw fail("Error parsing parameter '\(flag)': Invalid JSON: \(AWSJSON.describe(decodingError: error))")
     }
 }
 
@@ -87,27 +76,26 @@ struct CreateCompilationJob: AsyncParsableCommand {
         let operation = "CreateCompilationJob"
         var request =
             try jsonParameter(
-                cliInputJson, CreateCompilationJobRequest.self, flag: "--cli-input-json", operation: operation)
+                cliInputJson, CreateCompilationJobRequest.self, flag: "--cli-input-json")
             ?? CreateCompilationJobRequest(
                 compilationJobName: nil, roleArn: nil, inputConfig: nil, outputConfig: nil, stoppingCondition: nil)
         if let compilationJobName { request.compilationJobName = compilationJobName }
         if let roleArn { request.roleArn = roleArn }
-        if let value = try jsonParameter(inputConfig, InputConfig.self, flag: "--input-config", operation: operation) {
+        if let value = try jsonParameter(inputConfig, InputConfig.self, flag: "--input-config") {
             request.inputConfig = value
         }
-        if let value = try jsonParameter(outputConfig, OutputConfig.self, flag: "--output-config", operation: operation)
-        {
+        if let value = try jsonParameter(outputConfig, OutputConfig.self, flag: "--output-config") {
             request.outputConfig = value
         }
         if let value = try jsonParameter(
-            stoppingCondition, StoppingCondition.self, flag: "--stopping-condition", operation: operation)
+            stoppingCondition, StoppingCondition.self, flag: "--stopping-condition")
         {
             request.stoppingCondition = value
         }
-        if let value = try jsonParameter(tags, [Tag].self, flag: "--tags", operation: operation) {
+        if let value = try jsonParameter(tags, [Tag].self, flag: "--tags") {
             request.tags = value
         }
-        if let value = try jsonParameter(vpcConfig, VpcConfig.self, flag: "--vpc-config", operation: operation) {
+        if let value = try jsonParameter(vpcConfig, VpcConfig.self, flag: "--vpc-config") {
             request.vpcConfig = value
         }
         let service = try store.service()
@@ -232,6 +220,15 @@ struct ListCompilationJobs: AsyncParsableCommand {
     }
 }
 
+/// Log lines of the long-running commands (serve, worker) go to stderr from `level` up.
+func bootstrapLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
 /// Runs an operation that takes only a job name and prints nothing on success (Stop, Delete).
 func runNameOperation(
     _ operation: String, _ name: String?, _ store: StoreOptions,
@@ -284,11 +281,7 @@ struct Worker: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
+        bootstrapLogging(level: .info)
         let logger = Logger(label: "kiln.worker")
         let service = try store.service()
         let environment = try PipelineEnvironment.fromProcess()

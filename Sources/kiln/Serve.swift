@@ -23,12 +23,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level: Logger.Level(rawValue: logLevel) ?? .info)
         var configuration = APIServer.Configuration()
         configuration.host = host
         configuration.port = port

@@ -20,7 +20,6 @@ struct BrokenStore: JobStore {
     func requeue(account: String, name: String, owner: String, now: Date) throws { throw DiskError() }
     func heartbeatWorker(id: String, now: Date) throws {}
     func removeWorker(id: String) throws {}
-    func liveWorkerCount(now: Date, within: TimeInterval) throws -> Int { 0 }
     func reserveRunnerStart(now: Date, within: TimeInterval) throws -> Bool { false }
     func queuedCount() throws -> Int { 0 }
 }

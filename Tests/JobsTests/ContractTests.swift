@@ -69,7 +69,7 @@ struct ContractTests {
         let contract = try Contract()
         let fixture = try Fixture()
         let service = JobService(store: fixture.store)
-        let encoder = AWSJSON.encoder(dates: .epochSeconds)
+        let encoder = AWSJSON.encoder()
         func json<T: Encodable>(_ value: T) throws -> [String: Any] {
             try #require(try JSONSerialization.jsonObject(with: encoder.encode(value)) as? [String: Any])
         }
@@ -115,8 +115,18 @@ struct ContractTests {
         #expect(
             AWSJSON.isoTimestamp(Date(timeIntervalSince1970: 1_800_000_000.25), timeZone: TimeZone(identifier: "UTC")!)
                 == "2027-01-15T08:00:00.250000+00:00")
+        // The aws CLI's layout: members in declaration order, absent optionals left out, indent 4, `[]` when empty.
+        struct Inner {
+            var c: Int
+            var d: String
+        }
+        struct Outer {
+            var a: [String]
+            var b: Inner
+            var e: String?
+        }
         #expect(
-            AWSJSON.pretty(Data(#"{"A":[],"B":{"C":1,"D":"x,y:{"}}"#.utf8))
+            AWSJSON.cliText(Outer(a: [], b: Inner(c: 1, d: "x,y:{"), e: nil))
                 == "{\n    \"A\": [],\n    \"B\": {\n        \"C\": 1,\n        \"D\": \"x,y:{\"\n    }\n}")
     }
 }

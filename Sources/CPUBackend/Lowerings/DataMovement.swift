@@ -328,18 +328,35 @@ enum IndexingLowerings {
         }
     }
 
+    /// C that reads `k` from `indices[i]` (negative indices wrap, out-of-range ones return 2) and sets `o` to
+    /// the flat offset in `shape` of the element at coordinate k on `axis` and c0, c1, ... elsewhere.
+    static func elementOffset(indices: String, shape: [Int], axis: Int) -> String {
+        let dataStrides = strides(shape)
+        let terms = shape.indices.map { $0 == axis ? "(size_t)k * \(dataStrides[$0])" : "c\($0) * \(dataStrides[$0])" }
+        return
+            "int64_t k = \(indices)[i]; if (k < 0) k += \(shape[axis]); if (k < 0 || k >= \(shape[axis])) return 2; size_t o = \(terms.joined(separator: " + "));"
+    }
+
+    /// How ScatterElements and ScatterND write an update into their target, by `reduction`; nil when unknown.
+    static func scatterAssignment(_ reduction: String) -> ((_ target: String, _ update: String) -> String)? {
+        switch reduction {
+        case "none": { "\($0) = \($1)" }
+        case "add": { "\($0) += \($1)" }
+        case "mul": { "\($0) *= \($1)" }
+        case "max": { "\($0) = \($0) > \($1) ? \($0) : \($1)" }
+        case "min": { "\($0) = \($0) < \($1) ? \($0) : \($1)" }
+        default: nil
+        }
+    }
+
     static func lowerGatherElements(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let data = node.inputs[0], let indices = node.inputs[1], let y = node.outputs[0] else { return }
         let ds = c.shape(data)
         var axis = node.int("axis") ?? 0
         if axis < 0 { axis += ds.count }
-        let dataStrides = strides(ds)
         let (pd, pi, py) = (c.pointer(data), c.pointer(indices), c.pointer(y))
-        let terms = ds.indices.map { $0 == axis ? "(size_t)k * \(dataStrides[$0])" : "c\($0) * \(dataStrides[$0])" }
         emitCoordinates(
-            &c, c.shape(indices),
-            "int64_t k = \(pi)[i]; if (k < 0) k += \(ds[axis]); if (k < 0 || k >= \(ds[axis])) return 2; \(py)[i] = \(pd)[\(terms.joined(separator: " + "))];"
-        )
+            &c, c.shape(indices), "\(elementOffset(indices: pi, shape: ds, axis: axis)) \(py)[i] = \(pd)[o];")
     }
 
     static func lowerScatterElements(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
@@ -350,23 +367,14 @@ enum IndexingLowerings {
         var axis = node.int("axis") ?? 0
         if axis < 0 { axis += ds.count }
         let reduction = node.string("reduction") ?? "none"
-        let assign: String
-        switch reduction {
-        case "none": assign = "= u"
-        case "add": assign = "+= u"
-        case "mul": assign = "*= u"
-        case "max": assign = "= t > u ? t : u"
-        case "min": assign = "= t < u ? t : u"
-        default: throw c.notImplemented(node, index, "ScatterElements reduction \(quoted(reduction))")
+        guard let assign = scatterAssignment(reduction) else {
+            throw c.notImplemented(node, index, "ScatterElements reduction \(quoted(reduction))")
         }
         c.emitCopy(from: data, to: y)
-        let dataStrides = strides(ds)
         let (pi, pu, py) = (c.pointer(indices), c.pointer(updates), c.pointer(y))
-        let terms = ds.indices.map { $0 == axis ? "(size_t)k * \(dataStrides[$0])" : "c\($0) * \(dataStrides[$0])" }
         emitCoordinates(
             &c, c.shape(indices),
-            "int64_t k = \(pi)[i]; if (k < 0) k += \(ds[axis]); if (k < 0 || k >= \(ds[axis])) return 2; size_t o = \(terms.joined(separator: " + ")); \(c.ctype(y)) t = \(py)[o], u = \(pu)[i]; (void)t; \(py)[o] \(assign);"
-        )
+            "\(elementOffset(indices: pi, shape: ds, axis: axis)) \(assign("\(py)[o]", "\(pu)[i]"));")
     }
 
     static func lowerScatterND(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
@@ -380,16 +388,9 @@ enum IndexingLowerings {
         let count = ishape.dropLast().reduce(1, *)
         let dataStrides = strides(ds)
         let reduction = node.string("reduction") ?? "none"
-        let assign: ((String, String) -> String)? =
-            switch reduction {
-            case "none": { "\($0) = \($1)" }
-            case "add": { "\($0) += \($1)" }
-            case "mul": { "\($0) *= \($1)" }
-            case "max": { "\($0) = \($0) > \($1) ? \($0) : \($1)" }
-            case "min": { "\($0) = \($0) < \($1) ? \($0) : \($1)" }
-            default: nil
-            }
-        guard let assign else { throw c.notImplemented(node, index, "ScatterND reduction \(quoted(reduction))") }
+        guard let assign = scatterAssignment(reduction) else {
+            throw c.notImplemented(node, index, "ScatterND reduction \(quoted(reduction))")
+        }
         c.emitCopy(from: data, to: y)
         let (pi, pu, py) = (c.pointer(indices), c.pointer(updates), c.pointer(y))
         c.emit("  for (size_t n = 0; n < \(count); n++) { size_t o = 0;")
