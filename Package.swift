@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The PostgreSQL job store that a fleet of workers shares.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .executableTarget(
@@ -34,7 +36,7 @@ let package = Package(
         .target(
             name: "APIServer",
             dependencies: [
-                "Jobs", "Pipeline", .product(name: "Hummingbird", package: "hummingbird"),
+                "Jobs", "Pipeline", "AWSSigning", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -45,6 +47,7 @@ let package = Package(
             dependencies: [
                 "Pipeline", "ObjectStore", "Targets", "Frontends", "Diagnostics",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .target(
@@ -62,7 +65,11 @@ let package = Package(
             resources: [.copy("Kernels")]
         ),
         .target(name: "Targets", dependencies: ["Diagnostics"], resources: [.copy("TargetDevices")]),
-        .target(name: "ObjectStore", dependencies: ["Diagnostics"]),
+        .target(
+            name: "ObjectStore",
+            dependencies: ["Diagnostics", "AWSSigning", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(name: "AWSSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Frontends", dependencies: ["CONNX", "ModelIR", "Diagnostics"]),
         .target(name: "ModelIR", dependencies: ["Diagnostics"]),
         .target(name: "Archive", dependencies: ["CZlib"]),
@@ -84,7 +91,14 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Archive"], path: "Tests/TestSupport"),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestSupport"]),
         .testTarget(name: "FrontendsTests", dependencies: ["Frontends", "ModelIR", "Diagnostics", "TestSupport"]),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Diagnostics"]),
+        .testTarget(
+            name: "ObjectStoreTests",
+            dependencies: [
+                "ObjectStore", "AWSSigning", "Diagnostics", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Scripts"]
+        ),
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline", "Frontends", "ModelIR", "Diagnostics", "Archive", "TestSupport"]

@@ -1,3 +1,4 @@
+import AWSSigning
 import Foundation
 import Jobs
 
@@ -47,20 +48,11 @@ public struct Credentials: Sendable {
 
     /// Parses the INI text: `[section]` lines, `key = value` lines, `#` and `;` comments.
     public static func parse(_ text: String, source: String = "credentials") throws -> Credentials {
-        var sections: [(String, [String: String])] = []
-        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("[") && line.hasSuffix("]") {
-                sections.append((String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces), [:]))
-                continue
-            }
-            guard let equals = line.firstIndex(of: "="), !sections.isEmpty else {
-                throw APIError(.validation, "\(source) line \(number + 1): expected [section] or key = value")
-            }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            sections[sections.count - 1].1[key] = value
+        let sections: [(name: String, values: [String: String])]
+        do {
+            sections = try AWSINI(parsing: text).sections
+        } catch {
+            throw APIError(.validation, "\(source) line \(error.line): \(error.message)")
         }
         var users: [User] = []
         for (name, values) in sections {

@@ -1,3 +1,4 @@
+import AWSSigning
 import Crypto
 import Foundation
 
@@ -100,7 +101,7 @@ public final class SigV4Verifier: @unchecked Sendable {
                 code: "UnrecognizedClientException", message: "The security token included in the request is invalid.",
                 status: 403)
         }
-        guard let date = Self.parseAmzDate(amzDate) else {
+        guard let date = SigV4.parseAmzDate(amzDate) else {
             throw Self.incomplete(
                 "Date must be in ISO-8601 'basic format'. Got '\(amzDate)'. See http://en.wikipedia.org/wiki/ISO_8601")
         }
@@ -119,12 +120,12 @@ public final class SigV4Verifier: @unchecked Sendable {
         }
         if date < now.addingTimeInterval(-allowedSkew) {
             throw Self.invalidSignature(
-                "Signature expired: \(amzDate) is now earlier than \(Self.formatAmzDate(now.addingTimeInterval(-allowedSkew))) (\(Self.formatAmzDate(now)) - 15 min.)"
+                "Signature expired: \(amzDate) is now earlier than \(SigV4.formatAmzDate(now.addingTimeInterval(-allowedSkew))) (\(SigV4.formatAmzDate(now)) - 15 min.)"
             )
         }
         if date > now.addingTimeInterval(allowedSkew) {
             throw Self.invalidSignature(
-                "Signature not yet current: \(amzDate) is still later than \(Self.formatAmzDate(now.addingTimeInterval(allowedSkew))) (\(Self.formatAmzDate(now)) + 15 min.)"
+                "Signature not yet current: \(amzDate) is still later than \(SigV4.formatAmzDate(now.addingTimeInterval(allowedSkew))) (\(SigV4.formatAmzDate(now)) + 15 min.)"
             )
         }
         let signedHeaders = signedList.split(separator: ";").map(String.init)
@@ -140,9 +141,9 @@ public final class SigV4Verifier: @unchecked Sendable {
                     "The request signature we calculated does not match the signature you provided. Signed header '\(name)' is missing."
                 )
             }
-            canonicalHeaders += name + ":" + Self.trimmed(value) + "\n"
+            canonicalHeaders += name + ":" + SigV4.trimmed(value) + "\n"
         }
-        let bodyHash = Self.hex(SHA256.hash(data: request.body))
+        let bodyHash = SigV4.sha256Hex(request.body)
         if let claimed = header("x-amz-content-sha256"), claimed != bodyHash {
             throw Self.invalidSignature("The provided 'x-amz-content-sha256' header does not match what was computed.")
         }
@@ -150,12 +151,9 @@ public final class SigV4Verifier: @unchecked Sendable {
             request.method, Self.canonicalPath(request.path), Self.canonicalQuery(request.query), canonicalHeaders,
             signedList, bodyHash,
         ].joined(separator: "\n")
-        let credentialScope = "\(day)/\(scopeRegion)/\(scopeService)/aws4_request"
-        let stringToSign = [
-            "AWS4-HMAC-SHA256", amzDate, credentialScope, Self.hex(SHA256.hash(data: Array(canonicalRequest.utf8))),
-        ].joined(separator: "\n")
-        let key = signingKey(user, day: day)
-        let expected = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
+        let expected = SigV4.signature(
+            canonicalRequest: canonicalRequest, amzDate: amzDate,
+            scope: "\(day)/\(scopeRegion)/\(scopeService)/aws4_request", key: signingKey(user, day: day))
         guard Self.constantTimeEqual(Array(expected.utf8), Array(signature.lowercased().utf8)) else {
             throw Self.invalidSignature(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
@@ -164,14 +162,11 @@ public final class SigV4Verifier: @unchecked Sendable {
         return user
     }
 
-    /// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request"), cached.
+    /// The signing key of `user` for `day`, cached.
     func signingKey(_ user: Credentials.User, day: String) -> SymmetricKey {
         let cacheKey = "\(user.accessKeyID)/\(day)"
         if let key = lock.withLock({ signingKeys[cacheKey] }) { return key }
-        var key = SymmetricKey(data: Array(("AWS4" + user.secretAccessKey).utf8))
-        for part in [day, region, service, "aws4_request"] {
-            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Array(part.utf8), using: key)))
-        }
+        let key = SigV4.signingKey(secret: user.secretAccessKey, day: day, region: region, service: service)
         lock.withLock {
             if signingKeys.count > 1024 { signingKeys.removeAll() }
             signingKeys[cacheKey] = key
@@ -186,77 +181,20 @@ public final class SigV4Verifier: @unchecked Sendable {
         return difference == 0
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Header values: outer whitespace trimmed, inner runs of spaces collapsed to one.
-    static func trimmed(_ value: String) -> String {
-        value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
-    }
-
-    /// RFC 3986 encoding: unreserved characters kept, everything else %XX (upper case).
-    static func uriEncode(_ text: String, keepSlash: Bool) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: "~"):
-                out.append(Character(UnicodeScalar(byte)))
-            case UInt8(ascii: "/") where keepSlash:
-                out.append("/")
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
-    }
-
     static func canonicalPath(_ path: String) -> String {
         let decoded = path.removingPercentEncoding ?? path
-        return decoded.isEmpty ? "/" : uriEncode(decoded, keepSlash: true)
+        return decoded.isEmpty ? "/" : SigV4.uriEncode(decoded, keepSlash: true)
     }
 
+    /// A raw query string in canonical form (its pairs decoded first, as received).
     static func canonicalQuery(_ query: String) -> String {
         guard !query.isEmpty else { return "" }
         let pairs = query.split(separator: "&").map { item -> (String, String) in
             let pieces = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = uriEncode(String(pieces[0]).removingPercentEncoding ?? String(pieces[0]), keepSlash: false)
-            let value =
-                pieces.count > 1
-                ? uriEncode(String(pieces[1]).removingPercentEncoding ?? String(pieces[1]), keepSlash: false) : ""
+            let key = String(pieces[0]).removingPercentEncoding ?? String(pieces[0])
+            let value = pieces.count > 1 ? String(pieces[1]).removingPercentEncoding ?? String(pieces[1]) : ""
             return (key, value)
         }
-        return pairs.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }.map { "\($0.0)=\($0.1)" }.joined(
-            separator: "&")
-    }
-
-    static func parseAmzDate(_ text: String) -> Date? {
-        let digits = Array(text.utf8)
-        guard digits.count == 16, digits[8] == UInt8(ascii: "T"), digits[15] == UInt8(ascii: "Z") else { return nil }
-        func number(_ range: Range<Int>) -> Int? { Int(String(decoding: digits[range], as: UTF8.self)) }
-        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
-            let minute = number(11..<13), let second = number(13..<15)
-        else { return nil }
-        var components = DateComponents()
-        (components.year, components.month, components.day) = (year, month, day)
-        (components.hour, components.minute, components.second) = (hour, minute, second)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.date(from: components)
-    }
-
-    static func formatAmzDate(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        return SigV4.canonicalQuery(pairs)
     }
 }

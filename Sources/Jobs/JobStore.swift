@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 
 /// Which jobs a List asks for, in which order, from where.
@@ -59,7 +60,55 @@ public protocol JobStore: Sendable {
     func queuedCount() throws -> Int
 }
 
+extension JobQuery.SortKey {
+    /// The column a store sorts on.
+    var column: String {
+        switch self {
+        case .name: return "name"
+        case .creationTime: return "creation_time"
+        case .status: return "status"
+        }
+    }
+}
+
+extension JobQuery {
+    /// The page of `rows` (fetched with a limit one larger than the page) and the cursor after it.
+    func page(of rows: [JobRecord]) -> (jobs: [JobRecord], next: JobCursor?) {
+        let page = Array(rows.prefix(limit))
+        guard rows.count > limit, let last = page.last else { return (page, nil) }
+        let key: String
+        switch sortBy {
+        case .name: key = last.name
+        case .creationTime: key = String(last.creationTime.timeIntervalSince1970)
+        case .status: key = last.status.rawValue
+        }
+        return (page, JobCursor(key: key, name: last.name))
+    }
+}
+
 extension JobRecord {
+    /// A runner takes the job until `now + lease`.
+    mutating func claim(owner: String, now: Date, lease: TimeInterval) {
+        attempts += 1
+        leaseOwner = owner
+        leaseExpires = now.addingTimeInterval(lease)
+        transition(to: .inProgress, at: now)
+    }
+
+    /// The runner `owner` gives the job back (it is shutting down): queued again, or stopped if asked to.
+    mutating func requeue(owner: String, now: Date) {
+        guard leaseOwner == owner, !status.isFinal else { return }
+        attempts = max(0, attempts - 1)
+        leaseOwner = nil
+        leaseExpires = nil
+        stages = []
+        if stopRequested {
+            end(.stopped, reason: "", at: now)
+        } else {
+            transition(to: .starting, at: now)
+        }
+    }
+
     /// The reap rule every store shares: a job whose runner was lost runs again once, then fails.
     public mutating func reapAfterLostRunner(now: Date) {
         let lost = leaseOwner ?? "unknown"
@@ -77,5 +126,34 @@ extension JobRecord {
                     + "\(attempts); the job was already retried once",
                 at: now)
         }
+    }
+}
+
+/// Which job store a process uses: `--store`, else `$KILN_STORE`, else the
+/// SQLite database `$KILN_HOME/jobs.sqlite`. A `postgres://` (or
+/// `postgresql://`) URL selects PostgreSQL; `sqlite:PATH` or a plain path selects SQLite.
+public enum JobStoreLocation {
+    /// The store named by `text` (or the environment), and a line saying which it is.
+    public static func open(_ text: String?, home: String) throws -> (store: any JobStore, description: String) {
+        let chosen = text ?? ProcessInfo.processInfo.environment["KILN_STORE"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let chosen else {
+            let path = home + "/jobs.sqlite"
+            return (try SQLiteJobStore(path: path), "SQLite \(path)")
+        }
+        if chosen.hasPrefix("postgres://") || chosen.hasPrefix("postgresql://") {
+            let store = try PostgresJobStore(url: chosen)
+            return (store, "PostgreSQL \(store.displayURL)")
+        }
+        var path = chosen
+        if path.hasPrefix("sqlite://") {
+            path = String(path.dropFirst("sqlite://".count))
+        } else if path.hasPrefix("sqlite:") {
+            path = String(path.dropFirst("sqlite:".count))
+        }
+        guard !path.isEmpty, !path.contains("://") else {
+            throw APIError(
+                .validation, "job store \(quoted(chosen)) is not a postgres:// URL, sqlite:PATH or a file path")
+        }
+        return (try SQLiteJobStore(path: path), "SQLite \(path)")
     }
 }

@@ -192,12 +192,7 @@ public final class SQLiteJobStore: JobStore {
                 arguments.append(date.timeIntervalSince1970)
             }
         }
-        let column: String
-        switch query.sortBy {
-        case .name: column = "name"
-        case .creationTime: column = "creation_time"
-        case .status: column = "status"
-        }
+        let column = query.sortBy.column
         let direction = query.ascending ? "ASC" : "DESC"
         if let after = query.after {
             conditions.append("(\(column), name) \(query.ascending ? ">" : "<") (?, ?)")
@@ -214,18 +209,7 @@ public final class SQLiteJobStore: JobStore {
         let rows = try pool.read { db in
             try String.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map(decode)
         }
-        let page = Array(rows.prefix(query.limit))
-        var next: JobCursor?
-        if rows.count > query.limit, let last = page.last {
-            let key: String
-            switch query.sortBy {
-            case .name: key = last.name
-            case .creationTime: key = String(last.creationTime.timeIntervalSince1970)
-            case .status: key = last.status.rawValue
-            }
-            next = JobCursor(key: key, name: last.name)
-        }
-        return (page, next)
+        return query.page(of: rows)
     }
 
     @discardableResult
@@ -247,18 +231,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func requeue(account: String, name: String, owner: String, now: Date) throws {
-        try update(account: account, name: name) { record in
-            guard record.leaseOwner == owner, !record.status.isFinal else { return }
-            record.attempts = max(0, record.attempts - 1)
-            record.leaseOwner = nil
-            record.leaseExpires = nil
-            record.stages = []
-            if record.stopRequested {
-                record.end(.stopped, reason: "", at: now)
-            } else {
-                record.transition(to: .starting, at: now)
-            }
-        }
+        try update(account: account, name: name) { $0.requeue(owner: owner, now: now) }
     }
 
     public func claim(owner: String, name: String?, now: Date, lease: TimeInterval) throws -> JobRecord? {
@@ -276,10 +249,7 @@ public final class SQLiteJobStore: JobStore {
                     sql: "SELECT record FROM jobs WHERE status = 'STARTING' ORDER BY creation_time, name LIMIT 1")
             }
             guard var record = try text.map(decode) else { return nil }
-            record.attempts += 1
-            record.leaseOwner = owner
-            record.leaseExpires = now.addingTimeInterval(lease)
-            record.transition(to: .inProgress, at: now)
+            record.claim(owner: owner, now: now, lease: lease)
             try write(record, db, insert: false)
             return record
         }

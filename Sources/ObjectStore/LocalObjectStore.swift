@@ -35,30 +35,61 @@ public struct LocalObjectStore: Sendable {
 
 /// The fetch stage: makes a model's URI a readable local file.
 public struct ObjectFetcher: Sendable {
-    public var store: LocalObjectStore
+    public var store: ObjectStoreChoice
 
-    public init(store: LocalObjectStore) { self.store = store }
+    public init(store: ObjectStoreChoice) { self.store = store }
 
-    /// The local path to read `uri` from. Local files are read in place.
-    public func localPath(for uri: ObjectURI) throws -> String {
-        switch uri {
-        case .file(let path):
+    public init(store: LocalObjectStore) { self.init(store: .local(store)) }
+
+    /// The local path to read `uri` from: local files are read in place, S3 objects are downloaded into
+    /// `downloadDirectory`.
+    public func localPath(for uri: ObjectURI, downloadDirectory: String) throws -> String {
+        switch (uri, store) {
+        case (.file(let path), _):
             try requireRegularFile(path, shownAs: path, missing: "does not exist")
             return path
-        case .s3(let bucket, let key):
-            let path = try store.path(bucket: bucket, key: key)
+        case (.s3(let bucket, let key), .local(let local)):
+            let path = try local.path(bucket: bucket, key: key)
             try requireRegularFile(
                 path, shownAs: uri.description,
                 missing:
                     "does not exist (bucket \(quoted(bucket)), key \(quoted(key)); the local object store keeps it at \(path))"
             )
             return path
-        case .https:
+        case (.https, .local(let local)):
             throw KilnError.client(
                 .inputConfiguration,
-                "\(uri) is an https URI, which needs a real S3 endpoint; this build of Kiln reads s3:// from the local "
-                    + "object store (\(store.root)), file:// URIs and paths only")
+                "\(uri) is an https URI, which needs an S3 endpoint or credentials (AWS_ENDPOINT_URL, "
+                    + "AWS_ACCESS_KEY_ID, ~/.aws); none is configured, so s3:// URIs read the local object store "
+                    + "(\(local.root))")
+        case (.s3(let bucket, let key), .s3(let client)):
+            return try download(client, bucket: bucket, key: key, uri: uri, into: downloadDirectory)
+        case (.https(let url), .s3(let client)):
+            guard let (bucket, key) = client.configuration.bucketAndKey(https: url) else {
+                throw KilnError.client(
+                    .inputConfiguration,
+                    "\(url) is not an S3 object URL (https://bucket.s3.region.amazonaws.com/key, "
+                        + "https://s3.region.amazonaws.com/bucket/key, or the configured endpoint's)")
+            }
+            return try download(client, bucket: bucket, key: key, uri: uri, into: downloadDirectory)
         }
+    }
+
+    private func download(_ client: S3Client, bucket: String, key: String, uri: ObjectURI, into directory: String)
+        throws -> String
+    {
+        do {
+            try makeDirectories(directory)
+        } catch {
+            throw KilnError.server(.internal, "cannot create \(directory): \(error)")
+        }
+        let path = directory + "/" + (uri.baseName.isEmpty || uri.baseName.hasPrefix(".") ? "model" : uri.baseName)
+        do {
+            try client.download(bucket: bucket, key: key, to: path)
+        } catch {
+            throw S3Client.reason(error, uri: uri.description, writing: false)
+        }
+        return path
     }
 
     private func requireRegularFile(_ path: String, shownAs: String, missing: String) throws {

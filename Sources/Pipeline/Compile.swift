@@ -29,8 +29,9 @@ public enum TargetRequest: Sendable, Equatable {
 public struct Compilation: Sendable {
     public var inspection: Inspection
     public var manifest: ArtifactManifest
-    /// Where the artifact was written (a local path) and its URI as the user named the location.
-    public var artifactPath: String
+    /// Where the artifact was written on this machine (nil when it went to S3) and its URI as the user named
+    /// the location.
+    public var artifactPath: String?
     public var artifactURI: String
     /// `sha256:<hex>` of the artifact archive.
     public var artifactDigest: String
@@ -65,7 +66,7 @@ extension Pipeline {
             if case .https = output {
                 throw KilnError.client(
                     .outputConfiguration,
-                    "\(outputURI) is an https URI, which needs a real S3 endpoint; use s3:// or a directory")
+                    "\(outputURI) is an https URI; give the output location as s3:// or a directory")
             }
         } catch let error as KilnError {
             throw PipelineFailure(records: [], error: error)
@@ -109,25 +110,35 @@ extension Pipeline {
 
         // upload: into the output location, whole or not at all.
         let (path, uri) = try recorder.run(.upload) { try upload(archive, name: name, to: output) }
-        let digest = "sha256:" + (try fileSHA256(path))
+        let digest = "sha256:" + (try fileSHA256(path ?? archive))
         return Compilation(
             inspection: inspection, manifest: manifest, artifactPath: path, artifactURI: uri, artifactDigest: digest,
             records: recorder.records, kernelCacheHits: report.kernelCacheHits)
     }
 
-    private func upload(_ archive: String, name: String, to output: ObjectURI) throws -> (String, String) {
+    /// Puts the artifact at the output location; returns its local path (nil once it went to S3) and its URI.
+    private func upload(_ archive: String, name: String, to output: ObjectURI) throws -> (String?, String) {
         let directory: String
         let uri: String
-        switch output {
-        case .file(let path):
+        switch (output, environment.objectStore) {
+        case (.file(let path), _):
             directory = path
             uri = (path.hasSuffix("/") ? path : path + "/") + name
-        case .s3(let bucket, let key):
+        case (.s3(let bucket, let key), .local(let local)):
             let prefix = key.hasSuffix("/") ? String(key.dropLast()) : key
-            directory = try LocalObjectStore(home: environment.home).path(bucket: bucket, key: prefix)
+            directory = try local.path(bucket: bucket, key: prefix)
             uri = "s3://\(bucket)/\(prefix)/\(name)"
-        case .https:
-            throw KilnError.client(.outputConfiguration, "https output locations need a real S3 endpoint")
+        case (.s3(let bucket, let key), .s3(let client)):
+            let objectKey = (key.hasSuffix("/") ? String(key.dropLast()) : key) + "/" + name
+            let uri = "s3://\(bucket)/\(objectKey)"
+            do {
+                try client.upload(file: archive, bucket: bucket, key: objectKey)
+            } catch {
+                throw S3Client.reason(error, uri: uri, writing: true)
+            }
+            return (nil, uri)
+        case (.https, _):
+            throw KilnError.client(.outputConfiguration, "https output locations are not supported; use s3://")
         }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

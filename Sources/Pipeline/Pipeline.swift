@@ -29,11 +29,17 @@ public struct PipelineEnvironment: Sendable {
     /// Fault injection for tests: each listed stage lasts at least this many seconds (cancellable), so a
     /// test can stop a job or run out its time inside any stage. Empty in normal runs.
     public var stageDelays: [Stage: Double] = [:]
+    /// Where s3:// URIs live: the local object store under `home` unless the environment configures S3.
+    public var objectStore: ObjectStoreChoice
 
-    public init(home: KilnHome, limits: ExtractionLimits = .standard, workingDirectory: String) {
+    public init(
+        home: KilnHome, limits: ExtractionLimits = .standard, workingDirectory: String,
+        objectStore: ObjectStoreChoice? = nil
+    ) {
         self.home = home
         self.limits = limits
         self.workingDirectory = workingDirectory
+        self.objectStore = objectStore ?? .local(LocalObjectStore(home: home))
     }
 
     /// `$KILN_HOME`, the current directory, and the extraction limits from
@@ -50,8 +56,10 @@ public struct PipelineEnvironment: Sendable {
         }
         if let bytes = try positive("KILN_MAX_UNPACKED_BYTES") { limits.maximumTotalBytes = bytes }
         if let entries = try positive("KILN_MAX_ARCHIVE_ENTRIES") { limits.maximumEntries = Int(clamping: entries) }
+        let home = KilnHome.fromEnvironment()
         return PipelineEnvironment(
-            home: .fromEnvironment(), limits: limits, workingDirectory: FileManager.default.currentDirectoryPath)
+            home: home, limits: limits, workingDirectory: FileManager.default.currentDirectoryPath,
+            objectStore: try ObjectStoreChoice.fromEnvironment(home: home, variables))
     }
 }
 
@@ -99,13 +107,13 @@ public struct Pipeline: Sendable {
     func frontHalf(_ request: PipelineRequest, workDirectory: String, recorder: inout StageRecorder) throws
         -> Inspection
     {
-        let fetcher = ObjectFetcher(store: LocalObjectStore(home: environment.home))
+        let fetcher = ObjectFetcher(store: environment.objectStore)
 
         // fetch: the model as a local file (local files are read in place).
         let (uri, localPath) = try recorder.run(.fetch) {
             try request.framework.requireFrontend()
             let uri = try ObjectURI(parsing: request.modelURI, workingDirectory: environment.workingDirectory)
-            return (uri, try fetcher.localPath(for: uri))
+            return (uri, try fetcher.localPath(for: uri, downloadDirectory: workDirectory + "/fetched"))
         }
 
         // unpack: a tar.gz (or tar) into the work dir; a bare model file is used where it is.

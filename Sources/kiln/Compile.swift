@@ -8,7 +8,7 @@ import Pipeline
 struct Compile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Compile a model into a native artifact for a target.")
 
-    @Option(help: "model.tar.gz, a bare .onnx file, file:///path or s3://bucket/key (local object store).")
+    @Option(help: "model.tar.gz, a bare .onnx file, file:///path, s3://bucket/key or an https S3 URL.")
     var model: String
 
     @Option(help: "The InputConfig.Framework of the model.")
@@ -31,6 +31,8 @@ struct Compile: AsyncParsableCommand {
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
+
+    @OptionGroup var store: StoreOptions
 
     @Option(help: "The job name this run is recorded under (default: compile-<time>-<random>).")
     var jobName: String?
@@ -58,7 +60,7 @@ struct Compile: AsyncParsableCommand {
         }
         let (_, environment) = try frameworkAndEnvironment(self.framework)
         // The run is a job like any other: created already claimed, run here, and `describe`-able afterwards.
-        let service = try StoreOptions().service()
+        let service = try store.service()
         let owner = JobRunner.makeOwner()
         let job: JobRecord
         do {
@@ -120,7 +122,7 @@ struct Compile: AsyncParsableCommand {
 struct CompilationSummary: Encodable {
     var job: String
     var artifact: String
-    var artifactPath: String
+    var artifactPath: String?
     var digest: String
     var targetDevice: String
     var variants: [String]

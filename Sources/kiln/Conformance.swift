@@ -155,7 +155,7 @@ struct ConformanceCase {
                     name: name, ops: ops, outcome: .failed, reason: "the test inputs are not tensors")
             }
             let expected = try tensors("output_")
-            let artifact = try OpenedArtifact(path: compilation.artifactPath)
+            let artifact = try OpenedArtifact(path: compilation.artifactPath ?? compilation.artifactURI)
             let manifest = artifact.loaded.manifest
             let fed = bound.isEmpty ? inputs : zip(inputsNames(path), inputs).filter { !bound.contains($0.0) }.map(\.1)
             guard fed.count == manifest.inputs.count else {

@@ -10,10 +10,21 @@ import Pipeline
 
 /// Where the job store is and how to reach it, shared by the job commands.
 struct StoreOptions: ParsableArguments {
+    @Option(
+        name: .customLong("store"),
+        help: ArgumentHelp(
+            "The job store: postgres://user:password@host:port/db, sqlite:PATH or a path (default: $KILN_STORE, else $KILN_HOME/jobs.sqlite).",
+            valueName: "url"))
+    var location: String?
+
     func service() throws -> JobService {
         do {
             let environment = try PipelineEnvironment.fromProcess()
-            return JobService(store: try SQLiteJobStore(path: environment.home.path + "/jobs.sqlite"))
+            if let location {
+                // A runner this command starts (RunnerLauncher) inherits the environment: it uses the same store.
+                setenv("KILN_STORE", location, 1)
+            }
+            return JobService(store: try JobStoreLocation.open(location, home: environment.home.path).store)
         } catch let error as APIError {
             throw fail(error.message)
         } catch let error as KilnError {

@@ -33,8 +33,8 @@ struct CompileTests {
             result.records.map(\.stage.rawValue) == [
                 "fetch", "unpack", "parse", "check", "optimize", "lower", "build", "pack", "upload",
             ])
-        #expect(result.artifactPath.hasSuffix("/out/model-LINUX_X86_64.tar.gz"))
-        let artifact = try OpenedArtifact(path: result.artifactPath)
+        #expect(try #require(result.artifactPath).hasSuffix("/out/model-LINUX_X86_64.tar.gz"))
+        let artifact = try OpenedArtifact(path: try #require(result.artifactPath))
         let output = try artifact.loaded.run([bytes([1, 2, 3, 4, -5, 6, -7, 8])])
         #expect(floats(output[0]) == [2, 0, 6, 0, 0, 4, 0, 4])
     }
@@ -48,7 +48,7 @@ struct CompileTests {
             inputs: [ValueSpec(evil, ElemType.float, [3])], outputs: [ValueSpec("out\"put*/", ElemType.float, [3])])
         let directory = try TemporaryDirectory()
         let result = try await compile(ModelSpec(graph: graph), in: directory)
-        let artifact = try OpenedArtifact(path: result.artifactPath)
+        let artifact = try OpenedArtifact(path: try #require(result.artifactPath))
         #expect(artifact.loaded.manifest.inputs[0].name == evil)
         #expect(floats(try artifact.loaded.run([bytes([-1, 0, 2])])[0]) == [0, 0, 2])
     }
@@ -60,7 +60,7 @@ struct CompileTests {
             outputs: [ValueSpec("y", ElemType.float, [0, 3])])
         let directory = try TemporaryDirectory()
         let result = try await compile(ModelSpec(graph: graph), in: directory)
-        let output = try OpenedArtifact(path: result.artifactPath).loaded.run([Data()])
+        let output = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([Data()])
         #expect(output[0].isEmpty)
     }
 
@@ -89,9 +89,9 @@ struct CompileTests {
     func deterministicAndCached() async throws {
         let directory = try TemporaryDirectory()
         let first = try await compile(reluModel(), config: "[[1,4]]", in: directory)
-        let firstBytes = try Data(contentsOf: URL(fileURLWithPath: first.artifactPath))
+        let firstBytes = try Data(contentsOf: URL(fileURLWithPath: try #require(first.artifactPath)))
         let second = try await compile(reluModel(), config: "[[1,4]]", in: directory)
-        let secondBytes = try Data(contentsOf: URL(fileURLWithPath: second.artifactPath))
+        let secondBytes = try Data(contentsOf: URL(fileURLWithPath: try #require(second.artifactPath)))
         #expect(firstBytes == secondBytes)
         #expect(first.artifactDigest == second.artifactDigest)
         #expect(first.kernelCacheHits == 0)
@@ -108,9 +108,9 @@ struct CompileTests {
             target: .platform(
                 os: "LINUX", arch: "X86_64", accelerator: nil, compilerOptions: #"{"mcpu": "skylake-avx512"}"#),
             in: directory)
-        #expect(throws: KilnError.self) { try OpenedArtifact(path: result.artifactPath) }
+        #expect(throws: KilnError.self) { try OpenedArtifact(path: try #require(result.artifactPath)) }
         do {
-            _ = try OpenedArtifact(path: result.artifactPath)
+            _ = try OpenedArtifact(path: try #require(result.artifactPath))
         } catch let error as KilnError {
             #expect(error.message.contains("avx512f"), "\(error)")
         }
@@ -121,7 +121,7 @@ struct CompileTests {
         let directory = try TemporaryDirectory()
         let result = try await compile(
             reluModel(), config: "[[1,4]]", target: .device("ml_c5", compilerOptions: nil), in: directory)
-        let artifact = try OpenedArtifact(path: result.artifactPath)
+        let artifact = try OpenedArtifact(path: try #require(result.artifactPath))
         #expect(result.manifest.variants.map(\.name) == ["skylake-avx512", "haswell"])
         #expect(["skylake-avx512", "haswell"].contains(artifact.loaded.variant))
         #expect(floats(try artifact.loaded.run([bytes([0, 0, 0, 0])])[0]) == [1, 0, 3, 0])

@@ -7,16 +7,32 @@ import Testing
 
 @testable import Jobs
 
-/// A job service over a fresh SQLite store, with a clock the test moves.
+/// The job stores the store suite runs against: SQLite always, PostgreSQL when the test cluster is up.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite = "SQLite"
+    case postgres = "PostgreSQL"
+
+    var testDescription: String { rawValue }
+
+    static var available: [StoreKind] {
+        TestServices.postgres != nil || TestServices.required ? allCases : [.sqlite]
+    }
+}
+
+/// A job service over a fresh store (a new SQLite file, or a new PostgreSQL database), with a clock the
+/// test moves.
 final class Fixture: @unchecked Sendable {
     let directory: TemporaryDirectory
-    let store: SQLiteJobStore
+    let store: any JobStore
     private let lock = NSLock()
     private var now = Date(timeIntervalSince1970: 1_800_000_000)
 
-    init() throws {
+    init(_ kind: StoreKind = .sqlite) throws {
         directory = try TemporaryDirectory()
-        store = try SQLiteJobStore(path: directory.path + "/jobs.sqlite")
+        switch kind {
+        case .sqlite: store = try SQLiteJobStore(path: directory.path + "/jobs.sqlite")
+        case .postgres: store = try PostgresJobStore(url: try TestServices.newPostgresDatabase())
+        }
     }
 
     var service: JobService {
@@ -55,9 +71,9 @@ func validationMessage(_ body: () throws -> Void) -> String? {
 
 @Suite("the compilation-job API over a job store")
 struct JobServiceTests {
-    @Test("validates every constrained member with AWS's messages")
-    func validation() throws {
-        let fixture = try Fixture()
+    @Test("validates every constrained member with AWS's messages", arguments: StoreKind.available)
+    func validation(store kind: StoreKind) throws {
+        let fixture = try Fixture(kind)
         let service = fixture.service
         var request = fixture.request("good-name-1")
         request.compilationJobName = "bad name"
@@ -150,9 +166,11 @@ struct JobServiceTests {
         #expect(try service.describe(.init(compilationJobName: "a-b--c9")).compilationJobStatus == "STARTING")
     }
 
-    @Test("names are unique, unknown names are not found, and ARNs use the region and account")
-    func names() throws {
-        let fixture = try Fixture()
+    @Test(
+        "names are unique, unknown names are not found, and ARNs use the region and account",
+        arguments: StoreKind.available)
+    func names(store kind: StoreKind) throws {
+        let fixture = try Fixture(kind)
         let service = fixture.service
         let response = try service.create(fixture.request("job-1"))
         #expect(response.compilationJobArn == "arn:aws:sagemaker:eu-west-1:111122223333:compilation-job/job-1")
@@ -163,9 +181,11 @@ struct JobServiceTests {
         #expect(throws: APIError.notFound("job-2")) { try service.delete(.init(compilationJobName: "job-2")) }
     }
 
-    @Test("lists with filters, every sort and NextToken pages that neither repeat nor skip")
-    func listing() throws {
-        let fixture = try Fixture()
+    @Test(
+        "lists with filters, every sort and NextToken pages that neither repeat nor skip",
+        arguments: StoreKind.available)
+    func listing(store kind: StoreKind) throws {
+        let fixture = try Fixture(kind)
         let service = fixture.service
         for index in 0..<25 {
             _ = try service.create(fixture.request(String(format: "job-%02d", (index * 7) % 25)))
@@ -215,9 +235,9 @@ struct JobServiceTests {
                 == true)
     }
 
-    @Test("stop ends a queued job at once; delete needs an ended job")
-    func stopAndDelete() throws {
-        let fixture = try Fixture()
+    @Test("stop ends a queued job at once; delete needs an ended job", arguments: StoreKind.available)
+    func stopAndDelete(store kind: StoreKind) throws {
+        let fixture = try Fixture(kind)
         let service = fixture.service
         _ = try service.create(fixture.request("job-1"))
         #expect(
@@ -236,9 +256,11 @@ struct JobServiceTests {
         #expect(throws: APIError.notFound("job-1")) { _ = try service.describe(.init(compilationJobName: "job-1")) }
     }
 
-    @Test("a job whose runner stops renewing its lease is re-queued once, then fails with WorkerLost")
-    func lostRunner() throws {
-        let fixture = try Fixture()
+    @Test(
+        "a job whose runner stops renewing its lease is re-queued once, then fails with WorkerLost",
+        arguments: StoreKind.available)
+    func lostRunner(store kind: StoreKind) throws {
+        let fixture = try Fixture(kind)
         let service = fixture.service
         _ = try service.create(fixture.request("job-1"))
         let first = try #require(try fixture.store.claim(owner: "dead-1", name: nil, now: fixture.time, lease: 30))
@@ -255,9 +277,11 @@ struct JobServiceTests {
         #expect(record.attempts == 2)
     }
 
-    @Test("a runner compiles a job to COMPLETED: artifact at S3ModelArtifacts with the digest Describe reports")
-    func runsToCompletion() async throws {
-        let fixture = try Fixture()
+    @Test(
+        "a runner compiles a job to COMPLETED: artifact at S3ModelArtifacts with the digest Describe reports",
+        arguments: StoreKind.available)
+    func runsToCompletion(store kind: StoreKind) async throws {
+        let fixture = try Fixture(kind)
         let service = JobService(store: fixture.store)
         _ = try service.create(fixture.request("digits"))
         let runner = JobRunner(store: fixture.store, environment: fixture.environment())
@@ -276,9 +300,9 @@ struct JobServiceTests {
         #expect(try await runner.runNext() == nil)
     }
 
-    @Test("a job that fails says why, in its record and its failed stage")
-    func failure() async throws {
-        let fixture = try Fixture()
+    @Test("a job that fails says why, in its record and its failed stage", arguments: StoreKind.available)
+    func failure(store kind: StoreKind) async throws {
+        let fixture = try Fixture(kind)
         let service = JobService(store: fixture.store)
         _ = try service.create(fixture.request("missing", model: "s3://nowhere/model.tar.gz"))
         let record = try #require(

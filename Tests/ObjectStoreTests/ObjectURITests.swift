@@ -47,7 +47,8 @@ struct ObjectURITests {
     func missingObject() throws {
         let fetcher = ObjectFetcher(store: LocalObjectStore(root: "/nonexistent/objects"))
         let error = #expect(throws: KilnError.self) {
-            try fetcher.localPath(for: .s3(bucket: "models", key: "m.tar.gz"))
+            try fetcher.localPath(
+                for: .s3(bucket: "models", key: "m.tar.gz"), downloadDirectory: "/nonexistent/fetched")
         }
         #expect(
             error?.failureReason
@@ -55,12 +56,12 @@ struct ObjectURITests {
         )
     }
 
-    @Test("names https URIs as needing a real S3 endpoint rather than failing vaguely")
+    @Test("names https URIs as needing an S3 endpoint or credentials when none is configured")
     func https() {
         let fetcher = ObjectFetcher(store: LocalObjectStore(root: "/x"))
         let error = #expect(throws: KilnError.self) {
-            try fetcher.localPath(for: .https("https://b.s3.amazonaws.com/k"))
+            try fetcher.localPath(for: .https("https://b.s3.amazonaws.com/k"), downloadDirectory: "/x/fetched")
         }
-        #expect(error?.message.contains("needs a real S3 endpoint") == true)
+        #expect(error?.message.contains("needs an S3 endpoint or credentials") == true)
     }
 }

@@ -35,11 +35,14 @@ func kiln(_ arguments: [String], home: String, environment extra: [String: Strin
 /// stage lasts long enough to be stopped or timed out.
 struct JobSandbox {
     let directory: TemporaryDirectory
+    /// KILN_STORE for every command: a new PostgreSQL database, or nil for the SQLite default.
+    let store: String?
     var home: String { directory.path + "/home" }
     var slowCC: String { directory.path + "/slow-cc" }
 
-    init() throws {
+    init(postgres: Bool = false) throws {
         directory = try TemporaryDirectory()
+        store = postgres ? try TestServices.newPostgresDatabase() : nil
         try "#!/bin/sh\nsleep 30\nexec /opt/swift/usr/bin/clang \"$@\"\n".write(
             toFile: slowCC, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: slowCC)
@@ -48,7 +51,14 @@ struct JobSandbox {
     func run(_ arguments: [String], _ environment: [String: String] = [:]) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        try kiln(arguments, home: home, environment: ["KILN_NO_AUTOSTART": "1"].merging(environment) { $1 })
+        try kiln(arguments, home: home, environment: baseEnvironment.merging(environment) { $1 })
+    }
+
+    /// What every command of the sandbox runs with: its store, no detached runner, the local object store.
+    var baseEnvironment: [String: String] {
+        var values = ["KILN_NO_AUTOSTART": "1", "KILN_OBJECT_STORE": "local"]
+        if let store { values["KILN_STORE"] = store }
+        return values
     }
 
     func create(
@@ -89,7 +99,7 @@ struct JobSandbox {
         process.executableURL = kilnExecutable
         process.arguments = ["worker"]
         process.environment = ProcessInfo.processInfo.environment.merging(
-            ["KILN_HOME": home, "KILN_NO_AUTOSTART": "1"].merging(environment) { $1 }
+            ["KILN_HOME": home].merging(baseEnvironment) { $1 }.merging(environment) { $1 }
         ) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -105,17 +115,8 @@ func startKiln(_ arguments: [String], environment: [String: String]) throws -> (
     process.executableURL = kilnExecutable
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe()
-    process.standardOutput = out
     process.standardError = FileHandle.nullDevice
-    try process.run()
-    var line = Data()
-    while !line.contains(UInt8(ascii: "\n")) {
-        let chunk = out.fileHandleForReading.availableData
-        if chunk.isEmpty { break }
-        line += chunk
-    }
-    let text = String(decoding: line, as: UTF8.self)
+    let (text, _) = try startReadingFirstLine(process)
     guard let range = text.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
         let port = Int(text[range].split(separator: ":").last ?? "")
     else {
@@ -224,9 +225,11 @@ struct JobCLITests {
                 == "ClientError: StoppingCondition: compilation exceeded MaxRuntimeInSeconds (2 s)")
     }
 
-    @Test("a runner killed with SIGKILL mid-job: the job is re-queued and a new runner completes it")
-    func killedRunner() async throws {
-        let sandbox = try JobSandbox()
+    @Test(
+        "a runner killed with SIGKILL mid-job: the job is re-queued and a new runner completes it",
+        arguments: TestServices.postgres != nil || TestServices.required ? [false, true] : [false])
+    func killedRunner(postgres: Bool) async throws {
+        let sandbox = try JobSandbox(postgres: postgres)
         #expect(try sandbox.create("orphan") == 0)
         let worker = try sandbox.startWorker(["CC": sandbox.slowCC, "KILN_LEASE_SECONDS": "2"])
         _ = try await sandbox.waitFor("orphan", seconds: 30) { jobStatus($0) == "INPROGRESS" }
