@@ -29,6 +29,7 @@ public struct S3Failure: Error, Sendable, Equatable, CustomStringConvertible {
 public final class S3Client: Sendable {
     public let configuration: S3Configuration
     private let session: URLSession
+    private let transfers = Transfers()
 
     public init(configuration: S3Configuration) {
         self.configuration = configuration
@@ -36,8 +37,10 @@ public final class S3Client: Sendable {
         sessionConfiguration.timeoutIntervalForRequest = 60
         sessionConfiguration.timeoutIntervalForResource = 24 * 3600
         sessionConfiguration.httpMaximumConnectionsPerHost = 4
-        session = URLSession(configuration: sessionConfiguration)
+        session = URLSession(configuration: sessionConfiguration, delegate: transfers, delegateQueue: nil)
     }
+
+    deinit { session.finishTasksAndInvalidate() }
 
     public struct Response: Sendable {
         public var status: Int
@@ -133,66 +136,55 @@ public final class S3Client: Sendable {
         return (url, headers)
     }
 
-    /// Runs a task to its end, waking every 0.2 s to cancel it if the calling task was cancelled.
+    /// Runs a task to its end, waking every 0.2 s to cancel it if the calling task was cancelled. A successful
+    /// body goes to `downloadTo` as it arrives when that is given.
     private func perform(_ request: URLRequest, body: Data, downloadTo: String?) throws(S3Failure) -> Response {
-        let done = DispatchSemaphore(value: 0)
-        let box = ResultBox()
-        let task: URLSessionTask
-        if let downloadTo {
-            task = session.downloadTask(with: request) { location, response, error in
-                // The temporary file goes away when this handler returns: keep a success's body now.
-                let success = (response as? HTTPURLResponse).map { (200..<300).contains($0.statusCode) } ?? false
-                var data = Data()
-                var storeFailed = false
-                if let location, error == nil {
-                    if success {
-                        try? FileManager.default.removeItem(atPath: downloadTo)
-                        storeFailed =
-                            (try? FileManager.default.moveItem(atPath: location.path, toPath: downloadTo)) == nil
-                    } else {
-                        data = (try? Data(contentsOf: location)) ?? Data()
-                    }
-                }
-                box.set(data: data, response: response, error: error, storeFailed: storeFailed)
-                done.signal()
-            }
-        } else if request.httpMethod == "PUT" || request.httpMethod == "POST" {
-            task = session.uploadTask(with: request, from: body) { data, response, error in
-                box.set(data: data ?? Data(), response: response, error: error, storeFailed: false)
-                done.signal()
-            }
-        } else {
-            task = session.dataTask(with: request) { data, response, error in
-                box.set(data: data ?? Data(), response: response, error: error, storeFailed: false)
-                done.signal()
-            }
-        }
+        let transfer = Transfer(downloadTo: downloadTo)
+        let task =
+            request.httpMethod == "PUT" || request.httpMethod == "POST"
+            ? session.uploadTask(with: request, from: body) : session.dataTask(with: request)
+        transfers.add(transfer, for: task)
         task.resume()
-        while done.wait(timeout: .now() + 0.2) == .timedOut {
+        while transfer.done.wait(timeout: .now() + 0.2) == .timedOut {
             if Task.isCancelled { task.cancel() }
         }
-        let (data, response, error, storeFailed) = box.get()
+        try? transfer.file?.close()
+        let failed = { (failure: S3Failure) -> S3Failure in
+            if let downloadTo { try? FileManager.default.removeItem(atPath: downloadTo) }
+            return failure
+        }
         if Task.isCancelled {
-            throw S3Failure(code: "Cancelled", message: "the request was cancelled", status: 0)
+            throw failed(S3Failure(code: "Cancelled", message: "the request was cancelled", status: 0))
         }
-        if let error {
+        if let error = transfer.error {
             let code = (error as? URLError)?.code == .timedOut ? "RequestTimeout" : "NetworkError"
-            throw S3Failure(
-                code: code,
-                message: "cannot reach \(configuration.endpoint.absoluteString): \(error.localizedDescription)",
-                status: 0)
+            throw failed(
+                S3Failure(
+                    code: code,
+                    message: "cannot reach \(configuration.endpoint.absoluteString): \(error.localizedDescription)",
+                    status: 0))
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw S3Failure(code: "NetworkError", message: "no HTTP response", status: 0)
+        guard let http = transfer.response else {
+            throw failed(S3Failure(code: "NetworkError", message: "no HTTP response", status: 0))
         }
-        if storeFailed {
-            throw S3Failure(code: "LocalWrite", message: "cannot write the download to \(downloadTo ?? "")", status: -1)
+        if transfer.writeFailed {
+            throw failed(
+                S3Failure(code: "LocalWrite", message: "cannot write the download to \(downloadTo ?? "")", status: -1))
+        }
+        if let expected = http.value(forHTTPHeaderField: "Content-Length").flatMap(Int64.init), transfer.file != nil,
+            expected != transfer.written
+        {
+            throw failed(
+                S3Failure(
+                    code: "RequestTimeout",
+                    message: "the download ended after \(transfer.written) of \(expected) bytes",
+                    status: 0))
         }
         var headers: [String: String] = [:]
         for (name, value) in http.allHeaderFields {
             if let name = name as? String, let value = value as? String { headers[name] = value }
         }
-        return Response(status: http.statusCode, headers: headers, body: data)
+        return Response(status: http.statusCode, headers: headers, body: transfer.data)
     }
 
     /// CompleteMultipartUpload can answer 200 with an error document.
@@ -228,14 +220,68 @@ public final class S3Client: Sendable {
     }
 }
 
-/// Hands a completion handler's results to the waiting thread.
-private final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: (Data, URLResponse?, Error?, Bool) = (Data(), nil, nil, false)
+/// One request's state, filled in by the session's delegate and read by the waiting thread after `done`.
+private final class Transfer: @unchecked Sendable {
+    let downloadTo: String?
+    let done = DispatchSemaphore(value: 0)
+    var response: HTTPURLResponse?
+    var error: Error?
+    /// The body of an answer that is not streamed to a file (errors, small XML documents).
+    var data = Data()
+    var file: FileHandle?
+    var written: Int64 = 0
+    var writeFailed = false
 
-    func set(data: Data, response: URLResponse?, error: Error?, storeFailed: Bool) {
-        lock.withLock { value = (data, response, error, storeFailed) }
+    init(downloadTo: String?) { self.downloadTo = downloadTo }
+}
+
+/// The session's delegate: routes each task's events to its Transfer. A successful download is written to
+/// its file chunk by chunk, so a large object never sits in memory.
+private final class Transfers: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let lock = NSLock()
+    private var byTask: [Int: Transfer] = [:]
+
+    func add(_ transfer: Transfer, for task: URLSessionTask) {
+        lock.withLock { byTask[task.taskIdentifier] = transfer }
     }
 
-    func get() -> (Data, URLResponse?, Error?, Bool) { lock.withLock { value } }
+    private func transfer(_ task: URLSessionTask) -> Transfer? { lock.withLock { byTask[task.taskIdentifier] } }
+
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
+        if let transfer = transfer(dataTask), let http = response as? HTTPURLResponse {
+            transfer.response = http
+            if let path = transfer.downloadTo, (200..<300).contains(http.statusCode) {
+                try? FileManager.default.removeItem(atPath: path)
+                if FileManager.default.createFile(atPath: path, contents: nil) {
+                    transfer.file = FileHandle(forWritingAtPath: path)
+                }
+                transfer.writeFailed = transfer.file == nil
+            }
+        }
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        guard let transfer = transfer(dataTask) else { return }
+        if let file = transfer.file {
+            do {
+                try file.write(contentsOf: data)
+                transfer.written += Int64(data.count)
+            } catch {
+                transfer.writeFailed = true
+                dataTask.cancel()
+            }
+        } else if transfer.data.count < 1 << 20 {
+            transfer.data.append(data)
+        }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        guard let transfer = lock.withLock({ byTask.removeValue(forKey: task.taskIdentifier) }) else { return }
+        if !transfer.writeFailed { transfer.error = error }
+        transfer.done.signal()
+    }
 }

@@ -377,7 +377,7 @@ struct StopTests {
         try service.stop(.init(compilationJobName: "job"))
         let started = Date()
         let record = try #require(try await running.value)
-        #expect(Date().timeIntervalSince(started) < 10, "the 30 s stage was not interrupted")
+        #expect(Date().timeIntervalSince(started) < 20, "the 30 s stage was not interrupted")
         #expect(record.status == .stopped)
         #expect(record.failureReason == "")
         #expect(record.stages.count == index + 1)

@@ -313,6 +313,7 @@ struct S3RetryTests {
         process.arguments = [
             "python3", repositoryRoot + "/Tests/ObjectStoreTests/Scripts/flaky_s3.py", "\(failures)", "\(status)",
         ]
+        process.standardError = FileHandle.nullDevice
         let (line, out) = try startReadingFirstLine(process)
         let port = line.trimmingCharacters(in: .whitespacesAndNewlines)
         return (process, out, "http://127.0.0.1:\(port)")

@@ -6,8 +6,11 @@ dropped connection when STATUS is 0) and every later GET with the body
 b"payload". Prints its port on the first line, then one line per request.
 """
 import http.server
+import os
 import socket
 import sys
+import threading
+import time
 
 failures = int(sys.argv[1])
 status = int(sys.argv[2])
@@ -40,6 +43,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def exit_with_parent(parent=os.getppid()):
+    # A test process that dies without stopping us must not leave us holding its output pipes.
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+threading.Thread(target=exit_with_parent, daemon=True).start()
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
