@@ -72,9 +72,18 @@ public final class PostgresJobStore: JobStore {
 
     // MARK: Queries
 
+    /// Runs one query, waiting at most `queryTimeout`: a server that went away mid-query must not hang the caller.
     private func run(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> PostgresQueryResult {
+        let answer = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        connection.query(query, logger: connections.logger).cascade(to: answer)
+        let timeout = connection.eventLoop.scheduleTask(in: .seconds(Self.queryTimeout)) {
+            answer.fail(QueryTimedOut())
+        }
+        defer { timeout.cancel() }
         do {
-            return try connection.query(query, logger: connections.logger).wait()
+            return try answer.futureResult.wait()
+        } catch is QueryTimedOut {
+            throw QueryTimedOut()
         } catch let error as PSQLError {
             if error.serverInfo?[.sqlState] == PostgresError.Code.uniqueViolation.raw {
                 throw UniqueViolation()
@@ -355,6 +364,14 @@ public final class PostgresJobStore: JobStore {
 
 private struct UniqueViolation: Error {}
 
+/// A query that got no answer in time; its connection is dropped, not reused.
+struct QueryTimedOut: Error {}
+
+extension PostgresJobStore {
+    /// Seconds a query may take; every query Kiln sends is small, so this only ends waits on a dead server.
+    static let queryTimeout: Int64 = 30
+}
+
 /// A few PostgreSQL connections shared by the store's callers: a caller takes an idle one, opens a new one
 /// while under the maximum, or waits. A connection that broke is dropped and replaced on demand.
 private final class ConnectionPool: @unchecked Sendable {
@@ -378,6 +395,12 @@ private final class ConnectionPool: @unchecked Sendable {
             let result = try body(connection)
             give(connection)
             return result
+        } catch is QueryTimedOut {
+            give(connection, broken: true)
+            throw APIError(
+                .internalFailure,
+                "the job store at \(configuration.host ?? "?"):\(configuration.port ?? 5432) did not answer within \(PostgresJobStore.queryTimeout) s"
+            )
         } catch {
             give(connection)
             throw error
@@ -411,9 +434,10 @@ private final class ConnectionPool: @unchecked Sendable {
         }
     }
 
-    private func give(_ connection: PostgresConnection) {
+    private func give(_ connection: PostgresConnection, broken: Bool = false) {
+        if broken { connection.close().whenComplete { _ in } }
         condition.lock()
-        if connection.isClosed {
+        if broken || connection.isClosed {
             open -= 1
         } else {
             idle.append(connection)

@@ -60,11 +60,13 @@ public enum ObjectStoreChoice: Sendable {
 }
 
 extension S3Client {
-    /// Downloads `s3://bucket/key` into `path`, streamed to disk; nothing is left at `path` on failure.
+    /// Downloads `s3://bucket/key` into `path` in ranged GETs of one part each (as the AWS CLI does), so memory
+    /// holds one part whatever the object's size; later parts must match the first one's ETag. Nothing is left
+    /// at `path` on failure.
     public func download(bucket: String, key: String, to path: String) throws(S3Failure) {
         let partial = path + ".partial"
         do {
-            try send("GET", bucket: bucket, key: key, downloadTo: partial)
+            try fetchRanges(bucket: bucket, key: key, to: partial)
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
             throw error
@@ -73,6 +75,54 @@ extension S3Client {
             try? FileManager.default.removeItem(atPath: partial)
             throw S3Failure(code: "LocalWrite", message: "cannot move the download to \(path)", status: -1)
         }
+    }
+
+    private func fetchRanges(bucket: String, key: String, to path: String) throws(S3Failure) {
+        try? FileManager.default.removeItem(atPath: path)
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+            let file = FileHandle(forWritingAtPath: path)
+        else {
+            throw S3Failure(code: "LocalWrite", message: "cannot create \(path)", status: -1)
+        }
+        defer { try? file.close() }
+        let part = configuration.partSize
+        var offset = 0
+        var total: Int?
+        var etag: String?
+        repeat {
+            var headers = [("Range", "bytes=\(offset)-\(offset + part - 1)")]
+            if let etag { headers.append(("If-Match", etag)) }
+            let response: Response
+            do {
+                response = try send("GET", bucket: bucket, key: key, headers: headers, maximumBody: part + (1 << 20))
+            } catch  where error.code == "InvalidRange" && offset == 0 {
+                // An empty object has no byte 0 to ask for.
+                response = try send("GET", bucket: bucket, key: key, maximumBody: part)
+            }
+            etag = etag ?? response.header("etag")
+            do {
+                try file.write(contentsOf: response.body)
+            } catch {
+                throw S3Failure(code: "LocalWrite", message: "cannot write \(path): \(error)", status: -1)
+            }
+            offset += response.body.count
+            if response.status == 200 {
+                // The whole object in one answer (it is empty, or the server does not do ranges).
+                return
+            }
+            // Content-Range: bytes first-last/total
+            guard let range = response.header("content-range"), let slash = range.lastIndex(of: "/"),
+                let size = Int(range[range.index(after: slash)...])
+            else {
+                throw S3Failure(
+                    code: "BadResponse", message: "a ranged GET answered without Content-Range", status: 206)
+            }
+            total = size
+            if response.body.isEmpty && offset < size {
+                throw S3Failure(
+                    code: "BadResponse", message: "a ranged GET returned no bytes at \(offset)", status: 206)
+            }
+        } while offset < (total ?? 0)
     }
 
     /// Uploads a file to `s3://bucket/key`: one PUT below the multipart threshold, else a multipart upload

@@ -52,16 +52,19 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// Sends one request, signed afresh for each try. With `downloadTo`, a successful body streams into that file.
+    /// Sends one request, signed afresh for each try. `headers` are sent unsigned (e.g. Range, If-Match). A
+    /// response body larger than `maximumBody` bytes fails the request instead of filling memory.
     @discardableResult
     public func send(
         _ method: String, bucket: String, key: String = "", query: [(String, String)] = [], body: Data = Data(),
-        downloadTo: String? = nil
+        headers: [(String, String)] = [], maximumBody: Int = 16 << 20
     ) throws(S3Failure) -> Response {
         var attempt = 1
         while true {
             do {
-                return try sendOnce(method, bucket: bucket, key: key, query: query, body: body, downloadTo: downloadTo)
+                return try sendOnce(
+                    method, bucket: bucket, key: key, query: query, body: body, headers: headers,
+                    maximumBody: maximumBody)
             } catch {
                 guard error.isRetryable, attempt < configuration.maxAttempts, !Task.isCancelled else { throw error }
                 // Exponential backoff with full jitter: up to 0.1, 0.2, 0.4 … seconds, at most 5.
@@ -73,7 +76,8 @@ public final class S3Client: Sendable {
     }
 
     private func sendOnce(
-        _ method: String, bucket: String, key: String, query: [(String, String)], body: Data, downloadTo: String?
+        _ method: String, bucket: String, key: String, query: [(String, String)], body: Data,
+        headers extra: [(String, String)], maximumBody: Int
     ) throws(S3Failure) -> Response {
         guard let credentials = configuration.credentials else {
             throw S3Failure(
@@ -88,12 +92,12 @@ public final class S3Client: Sendable {
             now: Date())
         var request = URLRequest(url: url)
         request.httpMethod = method
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        for (name, value) in headers + extra { request.setValue(value, forHTTPHeaderField: name) }
         if !body.isEmpty || method == "PUT" || method == "POST" {
             request.setValue(String(body.count), forHTTPHeaderField: "Content-Length")
         }
 
-        let response = try perform(request, body: body, downloadTo: downloadTo)
+        let response = try perform(request, body: body, maximumBody: maximumBody)
         if (200..<300).contains(response.status), !Self.isEmbeddedError(response, method: method) {
             return response
         }
@@ -136,10 +140,9 @@ public final class S3Client: Sendable {
         return (url, headers)
     }
 
-    /// Runs a task to its end, waking every 0.2 s to cancel it if the calling task was cancelled. A successful
-    /// body goes to `downloadTo` as it arrives when that is given.
-    private func perform(_ request: URLRequest, body: Data, downloadTo: String?) throws(S3Failure) -> Response {
-        let transfer = Transfer(downloadTo: downloadTo)
+    /// Runs a task to its end, waking every 0.2 s to cancel it if the calling task was cancelled.
+    private func perform(_ request: URLRequest, body: Data, maximumBody: Int) throws(S3Failure) -> Response {
+        let transfer = Transfer(maximumBody: maximumBody)
         let task =
             request.httpMethod == "PUT" || request.httpMethod == "POST"
             ? session.uploadTask(with: request, from: body) : session.dataTask(with: request)
@@ -148,37 +151,22 @@ public final class S3Client: Sendable {
         while transfer.done.wait(timeout: .now() + 0.2) == .timedOut {
             if Task.isCancelled { task.cancel() }
         }
-        try? transfer.file?.close()
-        let failed = { (failure: S3Failure) -> S3Failure in
-            if let downloadTo { try? FileManager.default.removeItem(atPath: downloadTo) }
-            return failure
-        }
         if Task.isCancelled {
-            throw failed(S3Failure(code: "Cancelled", message: "the request was cancelled", status: 0))
+            throw S3Failure(code: "Cancelled", message: "the request was cancelled", status: 0)
+        }
+        if transfer.tooLarge {
+            throw S3Failure(
+                code: "ResponseTooLarge", message: "the response body passed \(maximumBody) bytes", status: -1)
         }
         if let error = transfer.error {
             let code = (error as? URLError)?.code == .timedOut ? "RequestTimeout" : "NetworkError"
-            throw failed(
-                S3Failure(
-                    code: code,
-                    message: "cannot reach \(configuration.endpoint.absoluteString): \(error.localizedDescription)",
-                    status: 0))
+            throw S3Failure(
+                code: code,
+                message: "cannot reach \(configuration.endpoint.absoluteString): \(error.localizedDescription)",
+                status: 0)
         }
         guard let http = transfer.response else {
-            throw failed(S3Failure(code: "NetworkError", message: "no HTTP response", status: 0))
-        }
-        if transfer.writeFailed {
-            throw failed(
-                S3Failure(code: "LocalWrite", message: "cannot write the download to \(downloadTo ?? "")", status: -1))
-        }
-        if let expected = http.value(forHTTPHeaderField: "Content-Length").flatMap(Int64.init), transfer.file != nil,
-            expected != transfer.written
-        {
-            throw failed(
-                S3Failure(
-                    code: "RequestTimeout",
-                    message: "the download ended after \(transfer.written) of \(expected) bytes",
-                    status: 0))
+            throw S3Failure(code: "NetworkError", message: "no HTTP response", status: 0)
         }
         var headers: [String: String] = [:]
         for (name, value) in http.allHeaderFields {
@@ -222,21 +210,18 @@ public final class S3Client: Sendable {
 
 /// One request's state, filled in by the session's delegate and read by the waiting thread after `done`.
 private final class Transfer: @unchecked Sendable {
-    let downloadTo: String?
+    let maximumBody: Int
     let done = DispatchSemaphore(value: 0)
     var response: HTTPURLResponse?
     var error: Error?
-    /// The body of an answer that is not streamed to a file (errors, small XML documents).
     var data = Data()
-    var file: FileHandle?
-    var written: Int64 = 0
-    var writeFailed = false
+    var tooLarge = false
 
-    init(downloadTo: String?) { self.downloadTo = downloadTo }
+    init(maximumBody: Int) { self.maximumBody = maximumBody }
 }
 
-/// The session's delegate: routes each task's events to its Transfer. A successful download is written to
-/// its file chunk by chunk, so a large object never sits in memory.
+/// The session's delegate: routes each task's events to its Transfer, and cancels a task whose body grows past
+/// its limit (a server ignoring a Range request must not fill memory).
 private final class Transfers: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     private let lock = NSLock()
     private var byTask: [Int: Transfer] = [:]
@@ -251,37 +236,24 @@ private final class Transfers: NSObject, URLSessionDataDelegate, @unchecked Send
         _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
     ) {
-        if let transfer = transfer(dataTask), let http = response as? HTTPURLResponse {
-            transfer.response = http
-            if let path = transfer.downloadTo, (200..<300).contains(http.statusCode) {
-                try? FileManager.default.removeItem(atPath: path)
-                if FileManager.default.createFile(atPath: path, contents: nil) {
-                    transfer.file = FileHandle(forWritingAtPath: path)
-                }
-                transfer.writeFailed = transfer.file == nil
-            }
-        }
+        transfer(dataTask)?.response = response as? HTTPURLResponse
         completionHandler(.allow)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        guard let transfer = transfer(dataTask) else { return }
-        if let file = transfer.file {
-            do {
-                try file.write(contentsOf: data)
-                transfer.written += Int64(data.count)
-            } catch {
-                transfer.writeFailed = true
-                dataTask.cancel()
-            }
-        } else if transfer.data.count < 1 << 20 {
+        guard let transfer = transfer(dataTask), !transfer.tooLarge else { return }
+        if transfer.data.count + data.count > transfer.maximumBody {
+            transfer.tooLarge = true
+            transfer.data = Data()
+            dataTask.cancel()
+        } else {
             transfer.data.append(data)
         }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
         guard let transfer = lock.withLock({ byTask.removeValue(forKey: task.taskIdentifier) }) else { return }
-        if !transfer.writeFailed { transfer.error = error }
+        transfer.error = error
         transfer.done.signal()
     }
 }

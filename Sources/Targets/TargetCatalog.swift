@@ -51,12 +51,11 @@ public enum TargetCatalog {
                 "\(quoted(device)) is not a TargetDevice; use one of \(apiDeviceNames.joined(separator: ", "))")
         }
         let descriptors = try load()
-        guard let descriptor = descriptors[device], descriptor.status == "supported" else {
-            let supported = descriptors.values.filter { $0.status == "supported" }.map(\.name).sorted()
-            throw KilnError.client(
-                .targetDevice,
-                "\(device) is not supported by this build of Kiln yet; it compiles for \(supported.joined(separator: ", ")), "
-                    + "or for this machine with TargetPlatform LINUX/X86_64 and CompilerOptions {\"mcpu\": \"native\"}")
+        guard let descriptor = descriptors[device] else {
+            throw KilnError.server(.internal, "TargetDevices/\(device).json is missing from this build")
+        }
+        guard descriptor.status == TargetDescriptor.Status.supported.rawValue else {
+            throw KilnError.client(.targetDevice, "\(device) \(descriptor.reason)")
         }
         let primary = CPUVariant(
             mcpu: descriptor.target.mcpu, features: descriptor.target.features, vectorBits: descriptor.target.vectorBits

@@ -37,6 +37,74 @@ public struct TargetDescriptor: Codable, Sendable, Equatable {
     public var backend: String
     public var status: String
     public var reason: String
+
+    /// What Kiln does with a device.
+    public enum Status: String, CaseIterable, Sendable {
+        /// Kiln compiles for it.
+        case supported
+        /// Its CPU is one Kiln will target; this build does not yet (the reason says what is missing).
+        case planned
+        /// Its models run on an accelerator whose backend this build lacks (the reason says what to do instead).
+        case accelerator
+    }
+
+    static let knownTriples: [String: (os: String, binaryFormat: String)] = [
+        "x86_64-unknown-linux-gnu": ("linux", "elf"), "aarch64-unknown-linux-gnu": ("linux", "elf"),
+        "armv7a-unknown-linux-gnueabihf": ("linux", "elf"), "i686-pc-windows-msvc": ("windows", "pe"),
+        "x86_64-pc-windows-msvc": ("windows", "pe"), "arm64-apple-macosx": ("macos", "macho"),
+    ]
+    static let knownFeatures: Set<String> = [
+        "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "neon", "dotprod", "vfpv4",
+    ]
+
+    /// Everything wrong with the descriptor read from `file` (empty when it is valid): the schema the
+    /// TargetDevices files follow, checked field by field.
+    public func problems(file: String) -> [String] {
+        var problems: [String] = []
+        if file != name + ".json" { problems.append("name \(quoted(name)) does not match the file name") }
+        if !TargetCatalog.apiDeviceNames.contains(name) {
+            problems.append("\(quoted(name)) is not a TargetDevice of the API")
+        }
+        for (field, value) in [("device", device), ("cpu", cpu), ("reason", reason), ("layout", layout)]
+        where value.trimmingCharacters(in: .whitespaces).isEmpty {
+            problems.append("\(field) is empty")
+        }
+        guard let status = Status(rawValue: status) else {
+            problems.append("status \(quoted(self.status)) is not one of supported, planned, accelerator")
+            return problems
+        }
+        if (status == .accelerator) != (accelerator != nil) {
+            problems.append("an accelerator is named exactly when the status is accelerator")
+        }
+        if (status == .accelerator) == (backend == "cpu") {
+            problems.append("backend \(quoted(backend)) does not fit status \(status.rawValue)")
+        }
+        if !["NCHW", "NHWC", "NCHWc"].contains(layout) { problems.append("layout \(quoted(layout)) is not known") }
+        if let expected = Self.knownTriples[target.triple] {
+            if (target.os, target.binaryFormat) != expected {
+                problems.append(
+                    "\(target.triple) is \(expected.os)/\(expected.binaryFormat), not \(target.os)/\(target.binaryFormat)"
+                )
+            }
+        } else {
+            problems.append("triple \(quoted(target.triple)) is not one Kiln knows")
+        }
+        for variant in [CPUVariant(mcpu: target.mcpu, features: target.features, vectorBits: target.vectorBits)]
+            + fallbacks
+        {
+            if variant.mcpu.isEmpty { problems.append("an empty mcpu") }
+            if ![128, 256, 512].contains(variant.vectorBits) {
+                problems.append("vectorBits \(variant.vectorBits) of \(variant.mcpu) is not 128, 256 or 512")
+            }
+            for feature in variant.features where !Self.knownFeatures.contains(feature) {
+                problems.append("feature \(quoted(feature)) of \(variant.mcpu) is not one Kiln knows")
+            }
+        }
+        if status == .supported && !(target.triple == "x86_64-unknown-linux-gnu") {
+            problems.append("only x86-64 Linux targets can be supported by this build")
+        }
+        return problems
+    }
 }
 
 /// A resolved compile target: the triple and the code variants to build, best first.

@@ -13,7 +13,9 @@ struct Kiln: AsyncParsableCommand {
         subcommands: [
             Inspect.self, Compile.self, Run.self, Bench.self, Ops.self, CreateCompilationJob.self,
             DescribeCompilationJob.self, ListCompilationJobs.self, StopCompilationJob.self,
-            DeleteCompilationJob.self, BatchCommand.self, Worker.self, Serve.self, ConfigCommand.self, Conformance.self,
+            DeleteCompilationJob.self, BatchCommand.self, Worker.self, Serve.self, ConfigCommand.self,
+            TargetsCommand.self,
+            Conformance.self,
         ]
     )
 }
