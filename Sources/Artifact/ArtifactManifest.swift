@@ -29,12 +29,20 @@ public struct ArtifactManifest: Codable, Sendable, Equatable {
     public var arenaBytes: Int
     public var weightsBytes: Int
     public var files: [String]
+    /// The shared library's file name (`model.so`, or `model.dll` for Windows); absent in artifacts
+    /// older than Windows support, which always hold `model.so`.
+    public var library: String?
+    /// For an accelerator device compiled with CompilerOptions `cpu-only`: what the code runs on.
+    public var cpuOnly: String?
+
+    /// The shared library's file name.
+    public var libraryFile: String { library ?? "model.so" }
 
     public init(
         kilnVersion: String, abiVersion: Int, targetDevice: String, triple: String, variants: [Variant],
         inputs: [TensorDescription], outputs: [TensorDescription], sourceModelSHA256: String,
         opCountsBefore: [String: Int], opCountsAfter: [String: Int], passesApplied: [String], arenaBytes: Int,
-        weightsBytes: Int, files: [String]
+        weightsBytes: Int, files: [String], library: String = "model.so", cpuOnly: String? = nil
     ) {
         self.kilnVersion = kilnVersion
         self.abiVersion = abiVersion
@@ -50,6 +58,8 @@ public struct ArtifactManifest: Codable, Sendable, Equatable {
         self.arenaBytes = arenaBytes
         self.weightsBytes = weightsBytes
         self.files = files
+        self.library = library
+        self.cpuOnly = cpuOnly
     }
 
     public func encoded() throws -> Data {
@@ -58,6 +68,8 @@ public struct ArtifactManifest: Codable, Sendable, Equatable {
         return try encoder.encode(self) + Data("\n".utf8)
     }
 
-    /// The files every artifact holds.
-    public static let fileNames = ["kiln.h", "manifest.json", "model.so", "weights.bin"]
+    /// The files an artifact whose shared library is `library` holds.
+    public static func fileNames(library: String = "model.so") -> [String] {
+        ["kiln.h", "manifest.json", library, "weights.bin"]
+    }
 }

@@ -2,7 +2,7 @@ import Archive
 import Diagnostics
 import Foundation
 
-/// The pack stage: `model.so`, `weights.bin`, `kiln.h` and `manifest.json`
+/// The pack stage: `model.so` (or `model.dll`), `weights.bin`, `kiln.h` and `manifest.json`
 /// into `<name>.tar.gz`, deterministically (sorted, fixed metadata), so the
 /// same inputs give a byte-identical artifact.
 public enum ArtifactPacker {
@@ -21,7 +21,7 @@ public enum ArtifactPacker {
     public static func pack(directory: String, manifest: ArtifactManifest, to archivePath: String) throws {
         try manifest.encoded().write(to: URL(fileURLWithPath: "\(directory)/manifest.json"))
         var entries: [String: TarGzWriter.Content] = [:]
-        for name in ArtifactManifest.fileNames {
+        for name in manifest.files {
             let path = "\(directory)/\(name)"
             guard FileManager.default.fileExists(atPath: path) else {
                 throw KilnError.server(.pack, "the artifact is missing \(name)")

@@ -69,7 +69,7 @@ public struct ClangDriver: Sendable {
             variants.append((variant.mcpu, "kiln_run\(suffix)", variant.features))
         }
         // Metadata and the ABI entry points run before any variant is chosen: baseline flags only.
-        let baseline = ["--target=\(target.triple)", "-O2", "-fPIC", "-std=gnu11", "-I", kernels]
+        let baseline = commonFlags(target) + ["-O2", "-I", kernels]
         let (runtimeObject, runtimeHit) = try await cachedObject(
             source: "\(kernels)/runtime.c", flags: baseline, version: version)
         if runtimeHit { hits += 1 } else { misses += 1 }
@@ -77,26 +77,114 @@ public struct ClangDriver: Sendable {
         try model.metaSource(variants: variants).write(toFile: metaSource, atomically: true, encoding: .utf8)
         try await run(
             baseline + ["-c", metaSource, "-o", "\(directory)/model_meta.o"], what: "compiling the model metadata")
-        let library = "\(directory)/model.so"
+        let library = "\(directory)/\(target.libraryName)"
+        let systemLibraries = try await systemLibraries(for: target, version: version)
         try await run(
-            [
-                "--target=\(target.triple)", "-shared", "-fuse-ld=lld", "-o", library, "\(directory)/model_meta.o",
-                runtimeObject,
-            ]
-                + objects + ["-lm"],
-            what: "linking the shared object")
+            ["--target=\(target.triple)", "-shared", "-nostdlib", "-fuse-ld=lld", "-o", library]
+                + (target.isWindows ? ["-Wl,/noentry", "-Wl,/nodefaultlib"] : [])
+                + ["\(directory)/model_meta.o", runtimeObject] + objects + systemLibraries,
+            what: "linking the shared library")
         return Report(library: library, variants: variants, kernelCacheHits: hits, kernelCacheMisses: misses)
     }
 
+    /// Flags every compile for `target` gets. No system headers (`-nostdlibinc`, see kiln_libc.h), so
+    /// cross compiling needs no sysroot.
+    func commonFlags(_ target: CompileTarget) -> [String] {
+        ["--target=\(target.triple)", "-std=gnu11", "-fno-math-errno", "-nostdlibinc"]
+            + (target.isWindows ? ["-mno-stack-arg-probe"] : ["-fPIC"]) + target.extraFlags
+    }
+
     func variantFlags(_ variant: CPUVariant, target: CompileTarget) -> [String] {
-        ["--target=\(target.triple)", "-march=\(variant.mcpu)", "-O3", "-fPIC", "-std=gnu11", "-fno-math-errno"]
-            + variant.features.map { "-m\($0)" }
+        switch target.architecture {
+        case .x86_64, .i686:
+            return commonFlags(target) + ["-march=\(variant.mcpu)", "-O3"] + variant.features.map { "-m\($0)" }
+        case .aarch64, .armv7:
+            // On Arm the CPU name carries its features (NEON, dot product); they are checked at load time.
+            return commonFlags(target) + ["-mcpu=\(variant.mcpu)", "-O3"]
+        }
+    }
+
+    /// What the shared library links against: nothing but the names of the system libraries whose
+    /// functions it calls, resolved when it is loaded. For ELF these are tiny stand-in libraries that
+    /// carry only a soname (so the artifact records DT_NEEDED without a sysroot); for Windows, import
+    /// libraries made from the lists of functions the runtime and kernels call.
+    func systemLibraries(for target: CompileTarget, version: String) async throws -> [String] {
+        let names: [String: [String]]
+        if target.isWindows {
+            let math = [
+                "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+                "asinh", "acosh", "atanh", "erf", "floor", "ceil", "nearbyint", "pow", "fmod", "sqrt", "fabs",
+                "fmin", "fmax",
+            ]
+            let floats = target.architecture == .x86_64 ? math.map { $0 + "f" } : []
+            let kernel32 = [
+                ("CreateFileA", 28), ("ReadFile", 20), ("CloseHandle", 4), ("GetProcessHeap", 0), ("HeapAlloc", 12),
+                ("HeapFree", 12), ("GetModuleHandleExA", 12), ("GetModuleFileNameA", 12),
+            ].map {
+                // 32-bit Windows: the __stdcall symbol `_Name@N` imports the export `Name`.
+                target.architecture == .i686 ? "_\($0.0)@\($0.1) == \($0.0)" : $0.0
+            }
+            var ntdll = ["memcpy", "memmove", "memset"]
+            if target.architecture == .i686 {
+                ntdll += ["_alldiv", "_allrem", "_allmul", "_aulldiv", "_aullrem", "_allshl", "_allshr", "_aullshr"]
+            }
+            names = ["kernel32.dll": kernel32, "ucrtbase.dll": math + floats, "ntdll.dll": ntdll]
+        } else if target.isAndroid {
+            names = ["libc.so": [], "libm.so": [], "libdl.so": []]
+        } else {
+            // glibc; libgcc_s holds the helpers 32-bit code and half-precision conversions call.
+            names = ["libc.so.6": [], "libm.so.6": [], "libdl.so.2": [], "libgcc_s.so.1": []]
+        }
+        var hasher = SHA256()
+        hasher.update(data: Data((["\(names.sorted { $0.key < $1.key })", target.triple, version]).joined().utf8))
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let directory = "\(cacheDirectory)/system-\(digest.prefix(24))"
+        let files = names.keys.sorted().map {
+            "\(directory)/" + (target.isWindows ? $0.replacingOccurrences(of: ".dll", with: ".lib") : $0)
+        }
+        if files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { return files }
+        let staging = "\(cacheDirectory)/.staging-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        for (library, functions) in names.sorted(by: { $0.key < $1.key }) {
+            if target.isWindows {
+                let definition = "LIBRARY \(library)\nEXPORTS\n" + functions.map { "  \($0)\n" }.joined()
+                let defFile = "\(staging)/\(library).def"
+                try definition.write(toFile: defFile, atomically: true, encoding: .utf8)
+                let machine = target.architecture == .i686 ? "x86" : "x64"
+                try await run(
+                    [
+                        "/lib", "/def:\(defFile)", "/machine:\(machine)",
+                        "/out:\(staging)/\(library.replacingOccurrences(of: ".dll", with: ".lib"))",
+                    ], what: "making the import library of \(library)", tool: linkTool)
+            } else {
+                let empty = "\(staging)/empty.c"
+                try "".write(toFile: empty, atomically: true, encoding: .utf8)
+                try await run(
+                    [
+                        "--target=\(target.triple)", "-shared", "-nostdlib", "-fuse-ld=lld", "-Wl,-soname,\(library)",
+                        "-o", "\(staging)/\(library)", empty,
+                    ], what: "making the stand-in for \(library)")
+                try FileManager.default.removeItem(atPath: empty)
+            }
+            try? FileManager.default.removeItem(atPath: "\(staging)/\(library).def")
+        }
+        if !FileManager.default.fileExists(atPath: directory) {
+            try? FileManager.default.moveItem(atPath: staging, toPath: directory)
+        }
+        return files
+    }
+
+    /// lld-link, beside clang.
+    var linkTool: String {
+        let beside = URL(fileURLWithPath: clang).deletingLastPathComponent().appendingPathComponent("lld-link").path
+        return clang.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: beside) ? beside : "lld-link"
     }
 
     /// The kernel library's objects for these flags, from the cache or freshly compiled into it.
     func kernelLibrary(flags: [String], version: String, kernels: String) async throws -> ([String], Bool) {
         var hasher = SHA256()
-        for file in Self.kernelFiles + ["kiln_kernels.h"] {
+        for file in Self.kernelFiles + ["kiln_kernels.h", "kiln_libc.h"] {
             hasher.update(data: try Data(contentsOf: URL(fileURLWithPath: "\(kernels)/\(file)")))
         }
         hasher.update(data: Data((flags + [version]).joined(separator: "\u{0}").utf8))
@@ -120,7 +208,7 @@ public struct ClangDriver: Sendable {
     func cachedObject(source: String, flags: [String], version: String) async throws -> (String, Bool) {
         var hasher = SHA256()
         hasher.update(data: try Data(contentsOf: URL(fileURLWithPath: source)))
-        for header in ["kiln.h", "kiln_model_info.h"] {
+        for header in ["kiln.h", "kiln_model_info.h", "kiln_libc.h"] {
             hasher.update(data: try Data(contentsOf: Self.kernelDirectory.appendingPathComponent(header)))
         }
         hasher.update(data: Data((flags + [version]).joined(separator: "\u{0}").utf8))
@@ -141,10 +229,13 @@ public struct ClangDriver: Sendable {
 
     /// Runs clang; a cancelled task kills it.
     @discardableResult
-    func run(_ arguments: [String], what: String, in directory: String? = nil) async throws -> String {
+    func run(_ arguments: [String], what: String, in directory: String? = nil, tool: String? = nil) async throws
+        -> String
+    {
+        let program = tool ?? clang
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: clang.hasPrefix("/") ? clang : "/usr/bin/env")
-        process.arguments = clang.hasPrefix("/") ? arguments : [clang] + arguments
+        process.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "/usr/bin/env")
+        process.arguments = program.hasPrefix("/") ? arguments : [program] + arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let output = Pipe()
         process.standardOutput = output
@@ -157,7 +248,7 @@ public struct ClangDriver: Sendable {
                     try process.run()
                 } catch {
                     process.terminationHandler = nil
-                    continuation.resume(throwing: KilnError.server(.build, "cannot start clang (\(clang)): \(error)"))
+                    continuation.resume(throwing: KilnError.server(.build, "cannot start \(program): \(error)"))
                 }
             }
         } onCancel: {
@@ -170,19 +261,22 @@ public struct ClangDriver: Sendable {
         try Task.checkCancellation()
         guard process.terminationStatus == 0 else {
             let tail = text.split(separator: "\n").filter { $0.contains("error") }.prefix(3).joined(separator: " | ")
-            throw KilnError.server(.build, "clang failed \(what): \(tail.isEmpty ? String(text.suffix(400)) : tail)")
+            throw KilnError.server(
+                .build,
+                "\(tool == nil ? "clang" : "lld-link") failed \(what): \(tail.isEmpty ? String(text.suffix(400)) : tail)"
+            )
         }
         return text
     }
 }
 
-/// Reads a pipe to its end on a background thread so a chatty clang never blocks.
-final class OutputCollector: @unchecked Sendable {
+/// Reads a pipe to its end on a background thread so a chatty child process never blocks.
+public final class OutputCollector: @unchecked Sendable {
     private let handle: FileHandle
     private var data = Data()
     private let done = DispatchSemaphore(value: 0)
 
-    init(_ handle: FileHandle) {
+    public init(_ handle: FileHandle) {
         self.handle = handle
         DispatchQueue.global().async {
             self.data = handle.readDataToEndOfFile()
@@ -190,7 +284,7 @@ final class OutputCollector: @unchecked Sendable {
         }
     }
 
-    func finish() -> String {
+    public func finish() -> String {
         done.wait()
         return String(decoding: data, as: UTF8.self)
     }

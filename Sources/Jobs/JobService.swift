@@ -1,3 +1,4 @@
+import Diagnostics
 import Foundation
 import Targets
 
@@ -85,12 +86,18 @@ public struct JobService: Sendable {
             throw APIError(.validation, "OutputConfig must name exactly one of TargetDevice and TargetPlatform")
         default: break
         }
-        if let options = output.compilerOptions {
-            do {
-                _ = try CompilerOptions.parse(options)
-            } catch {
-                throw APIError(.validation, "CompilerOptions is not valid: \(error)")
+        do {
+            _ = try CompilerOptions.parse(output.compilerOptions)
+            if let platform = output.targetPlatform {
+                guard let os = platform.os, let arch = platform.arch else {
+                    throw APIError(.validation, "TargetPlatform needs both Os and Arch")
+                }
+                try TargetCatalog.validatePlatform(
+                    os: os, arch: arch, accelerator: platform.accelerator,
+                    compilerOptions: output.compilerOptions)
             }
+        } catch let error as KilnError {
+            throw APIError(.validation, error.message)
         }
         let name = request.compilationJobName!
         return JobRecord(name: name, arn: arn(name), request: request, now: clock())

@@ -17,8 +17,7 @@ public enum TargetRequest: Sendable, Equatable {
     func resolve() throws -> CompileTarget {
         switch self {
         case .device(let name, let options):
-            if let options, !options.isEmpty { _ = try CompilerOptions.parse(options) }
-            return try TargetCatalog.target(device: name)
+            return try TargetCatalog.target(device: name, compilerOptions: options)
         case .platform(let os, let arch, let accelerator, let options):
             return try TargetCatalog.target(os: os, arch: arch, accelerator: accelerator, compilerOptions: options)
         }
@@ -90,7 +89,7 @@ extension Pipeline {
                 generated, target: compileTarget, in: buildDirectory)
         }
 
-        // pack: model.so, weights.bin, kiln.h, manifest.json → <input>-<target>.tar.gz.
+        // pack: model.so (model.dll), weights.bin, kiln.h, manifest.json → <input>-<target>.tar.gz.
         let name = ArtifactPacker.artifactName(inputBaseName: inspection.sourceName, target: compileTarget.name)
         let archive = workDirectory + "/" + name
         let manifest = try recorder.run(.pack) {
@@ -103,7 +102,8 @@ extension Pipeline {
                 inputs: generated.inputs, outputs: generated.outputs, sourceModelSHA256: inspection.sourceSHA256,
                 opCountsBefore: model.graph.opHistogram, opCountsAfter: generated.opCounts, passesApplied: [],
                 arenaBytes: generated.arenaBytes, weightsBytes: generated.weightsBytes,
-                files: ArtifactManifest.fileNames)
+                files: ArtifactManifest.fileNames(library: compileTarget.libraryName),
+                library: compileTarget.libraryName, cpuOnly: compileTarget.cpuOnlyNote)
             try ArtifactPacker.pack(directory: buildDirectory, manifest: manifest, to: archive)
             return manifest
         }

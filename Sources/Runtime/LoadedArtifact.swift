@@ -7,11 +7,12 @@ import ModelIR
 
 /// A compiled model loaded into this process through its C ABI (`kiln.h`):
 /// the host `kiln run` and `kiln bench` use, and an example for any FFI.
-public final class LoadedArtifact: @unchecked Sendable {
+public final class LoadedArtifact: ArtifactExecutor, @unchecked Sendable {
     // The handle is used from one thread at a time (the ABI's rule); callers serialise.
     public let manifest: ArtifactManifest
     public let directory: String
     public let variant: String
+    public var emulation: String? { nil }
     private let library: UnsafeMutableRawPointer
     private let model: OpaquePointer
     private let runFunction:
@@ -21,21 +22,41 @@ public final class LoadedArtifact: @unchecked Sendable {
     private let lastError: @convention(c) () -> UnsafePointer<CChar>?
 
     /// Loads an unpacked artifact directory (model.so, weights.bin, manifest.json).
-    public init(directory: String, threads: Int = 1) throws {
-        self.directory = directory
-        let manifestData: Data
+    public convenience init(directory: String, threads: Int = 1) throws {
+        try self.init(directory: directory, manifest: try Self.manifest(in: directory), threads: threads)
+    }
+
+    /// The manifest of the unpacked artifact in `directory`.
+    public static func manifest(in directory: String) throws -> ArtifactManifest {
         do {
-            manifestData = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/manifest.json"))
-            manifest = try JSONDecoder().decode(ArtifactManifest.self, from: manifestData)
+            let manifestData = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/manifest.json"))
+            return try JSONDecoder().decode(ArtifactManifest.self, from: manifestData)
         } catch {
             throw KilnError.client(
                 .inputConfiguration, "\(directory) is not a Kiln artifact (no readable manifest.json)")
         }
-        guard let handle = dlopen("\(directory)/model.so", RTLD_NOW | RTLD_LOCAL) else {
+    }
+
+    /// Whether an artifact built for `triple` loads into this process.
+    public static func runsNatively(triple: String) -> Bool {
+        #if arch(x86_64) && os(Linux)
+            return triple.hasPrefix("x86_64-") && triple.hasSuffix("-linux-gnu")
+        #elseif arch(arm64) && os(Linux)
+            return triple.hasPrefix("aarch64-") && triple.hasSuffix("-linux-gnu")
+        #else
+            return false
+        #endif
+    }
+
+    public init(directory: String, manifest: ArtifactManifest, threads: Int = 1) throws {
+        self.directory = directory
+        self.manifest = manifest
+        let library = manifest.libraryFile
+        guard let handle = dlopen("\(directory)/\(library)", RTLD_NOW | RTLD_LOCAL) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
-            throw KilnError.client(.targetDevice, "cannot load model.so on this machine: \(reason)")
+            throw KilnError.client(.targetDevice, "cannot load \(library) on this machine: \(reason)")
         }
-        library = handle
+        self.library = handle
         func symbol<T>(_ name: String, _: T.Type) throws -> T {
             guard let pointer = dlsym(handle, name) else {
                 throw KilnError.client(
@@ -75,11 +96,19 @@ public final class LoadedArtifact: @unchecked Sendable {
             throw KilnError.client(
                 .dataInputConfig, "the model takes \(manifest.inputs.count) inputs, got \(inputs.count)")
         }
+        return try withBuffers(inputs) { inputPointers, outputPointers in
+            try run(inputs: inputPointers, outputs: outputPointers)
+            return zip(outputPointers, manifest.outputs).map { Data(bytes: $0.0, count: Self.bytes($0.1)) }
+        }
+    }
+
+    /// Copies `inputs` into 64-byte aligned buffers, allocates the outputs, and hands both to `body`.
+    private func withBuffers<T>(
+        _ inputs: [Data], _ body: ([UnsafeRawPointer], [UnsafeMutableRawPointer]) throws -> T
+    ) rethrows -> T {
         let inputBuffers = inputs.map { data -> UnsafeMutableRawBufferPointer in
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
-            data.withUnsafeBytes {
-                if let base = $0.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: data.count) }
-            }
+            buffer.copyBytes(from: data)
             return buffer
         }
         let outputBuffers = manifest.outputs.map {
@@ -89,13 +118,23 @@ public final class LoadedArtifact: @unchecked Sendable {
             inputBuffers.forEach { $0.deallocate() }
             outputBuffers.forEach { $0.deallocate() }
         }
-        try run(
-            inputs: inputBuffers.map { UnsafeRawPointer($0.baseAddress!) },
-            outputs: outputBuffers.map { $0.baseAddress! })
-        return zip(outputBuffers, manifest.outputs).map { Data(bytes: $0.0.baseAddress!, count: Self.bytes($0.1)) }
+        return try body(inputBuffers.map { UnsafeRawPointer($0.baseAddress!) }, outputBuffers.map { $0.baseAddress! })
     }
 
-    /// Runs on caller-owned buffers (no copies): what `kiln bench` times.
+    public func time(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [Double] {
+        try withBuffers(inputs) { inputPointers, outputPointers in
+            for _ in 0..<warmup { try run(inputs: inputPointers, outputs: outputPointers) }
+            var times: [Double] = []
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try run(inputs: inputPointers, outputs: outputPointers)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            return times
+        }
+    }
+
+    /// Runs on caller-owned buffers (no copies): what `time` measures.
     public func run(inputs: [UnsafeRawPointer], outputs: [UnsafeMutableRawPointer]) throws {
         let inputPointers: [UnsafeRawPointer?] = inputs
         let outputPointers: [UnsafeMutableRawPointer?] = outputs

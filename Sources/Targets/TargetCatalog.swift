@@ -43,62 +43,223 @@ public enum TargetCatalog {
         return descriptors
     }
 
-    /// The compile target for a TargetDevice.
-    public static func target(device: String) throws -> CompileTarget {
+    /// The compile target for a TargetDevice with CompilerOptions.
+    public static func target(device: String, compilerOptions: String? = nil) throws -> CompileTarget {
         guard apiDeviceNames.contains(device) else {
             throw KilnError.client(
                 .targetDevice,
                 "\(quoted(device)) is not a TargetDevice; use one of \(apiDeviceNames.joined(separator: ", "))")
         }
+        let options = try CompilerOptions.parse(compilerOptions)
         let descriptors = try load()
         guard let descriptor = descriptors[device] else {
             throw KilnError.server(.internal, "TargetDevices/\(device).json is missing from this build")
         }
-        guard descriptor.status == TargetDescriptor.Status.supported.rawValue else {
+        var cpuOnlyNote: String?
+        switch TargetDescriptor.Status(rawValue: descriptor.status) {
+        case .supported: break
+        case .accelerator where options.cpuOnly && ClangTargets.buildable.contains(descriptor.target.triple):
+            cpuOnlyNote =
+                "CPU only: runs on the \(descriptor.cpu) of the \(descriptor.device); its \(descriptor.accelerator ?? "accelerator") is not used"
+        default:
             throw KilnError.client(.targetDevice, "\(device) \(descriptor.reason)")
         }
-        let primary = CPUVariant(
-            mcpu: descriptor.target.mcpu, features: descriptor.target.features, vectorBits: descriptor.target.vectorBits
-        )
-        return CompileTarget(name: device, triple: descriptor.target.triple, variants: [primary] + descriptor.fallbacks)
+        var triple = descriptor.target.triple
+        if triple.contains("android") {
+            triple += String(options.androidPlatform ?? 21)
+        } else if options.androidPlatform != nil {
+            throw KilnError.client(
+                .targetDevice, "CompilerOptions ANDROID_PLATFORM is for Android targets; \(device) runs Linux")
+        }
+        var variants =
+            [
+                CPUVariant(
+                    mcpu: descriptor.target.mcpu, features: descriptor.target.features,
+                    vectorBits: descriptor.target.vectorBits)
+            ] + descriptor.fallbacks
+        if let mcpu = options.mcpu {
+            variants = [try variant(mcpu: mcpu, triple: triple)]
+        }
+        return CompileTarget(
+            name: device, triple: triple, variants: variants, cpuOnlyNote: cpuOnlyNote,
+            extraFlags: try attributeFlags(options.mattr, triple: triple))
+    }
+
+    /// What a TargetPlatform resolves to, or why the combination is invalid (a ValidationException at
+    /// CreateCompilationJob).
+    public static func validatePlatform(os: String, arch: String, accelerator: String?, compilerOptions: String?)
+        throws
+    {
+        _ = try platformTriple(
+            os: os, arch: arch, accelerator: accelerator, options: try CompilerOptions.parse(compilerOptions))
+    }
+
+    static func platformTriple(os: String, arch: String, accelerator: String?, options: CompilerOptions) throws
+        -> String
+    {
+        let arches = ["X86_64", "X86", "ARM64", "ARM_EABI", "ARM_EABIHF"]
+        guard ["LINUX", "ANDROID"].contains(os) else {
+            throw KilnError.client(.targetDevice, "TargetPlatform Os \(quoted(os)) is not LINUX or ANDROID")
+        }
+        guard arches.contains(arch) else {
+            throw KilnError.client(
+                .targetDevice, "TargetPlatform Arch \(quoted(arch)) is not one of \(arches.joined(separator: ", "))")
+        }
+        if let accelerator {
+            let fits: [String: (os: Set<String>, arch: Set<String>)] = [
+                "NVIDIA": (["LINUX"], ["X86_64", "ARM64"]),
+                "MALI": (["LINUX", "ANDROID"], ["ARM64", "ARM_EABIHF", "ARM_EABI"]),
+                "INTEL_GRAPHICS": (["LINUX"], ["X86_64", "X86"]), "NNA": (["ANDROID"], ["ARM64", "ARM_EABI"]),
+            ]
+            guard let fit = fits[accelerator] else {
+                throw KilnError.client(
+                    .targetDevice,
+                    "TargetPlatform Accelerator \(quoted(accelerator)) is not NVIDIA, MALI, INTEL_GRAPHICS or NNA")
+            }
+            guard fit.os.contains(os), fit.arch.contains(arch) else {
+                throw KilnError.client(
+                    .targetDevice, "TargetPlatform Accelerator \(accelerator) does not exist on \(os)/\(arch)")
+            }
+        }
+        if os == "ANDROID" {
+            guard let level = options.androidPlatform else {
+                throw KilnError.client(
+                    .targetDevice,
+                    "TargetPlatform ANDROID needs the API level: CompilerOptions {\"ANDROID_PLATFORM\": 21} (21 to 35)")
+            }
+            switch arch {
+            case "ARM64": return "aarch64-unknown-linux-android\(level)"
+            case "X86_64": return "x86_64-unknown-linux-android\(level)"
+            case "X86": return "i686-unknown-linux-android\(level)"
+            case "ARM_EABI": return "armv7a-unknown-linux-androideabi\(level)"
+            default:
+                throw KilnError.client(
+                    .targetDevice,
+                    "TargetPlatform ANDROID/ARM_EABIHF does not exist: Android's 32-bit Arm ABI is ARM_EABI")
+            }
+        }
+        if options.androidPlatform != nil {
+            throw KilnError.client(.targetDevice, "CompilerOptions ANDROID_PLATFORM is for TargetPlatform Os ANDROID")
+        }
+        switch arch {
+        case "X86_64": return "x86_64-unknown-linux-gnu"
+        case "X86": return "i686-unknown-linux-gnu"
+        case "ARM64": return "aarch64-unknown-linux-gnu"
+        case "ARM_EABIHF": return "armv7a-unknown-linux-gnueabihf"
+        default: return "armv7a-unknown-linux-gnueabi"
+        }
     }
 
     /// The compile target for a TargetPlatform (`os`, `arch`) with CompilerOptions.
     public static func target(os: String, arch: String, accelerator: String?, compilerOptions: String?) throws
         -> CompileTarget
     {
-        guard os == "LINUX", arch == "X86_64", accelerator == nil else {
-            throw KilnError.client(
-                .targetDevice,
-                "TargetPlatform \(os)/\(arch)\(accelerator.map { "/\($0)" } ?? "") is not supported by this build of Kiln yet; "
-                    + "it compiles for LINUX/X86_64 without an accelerator")
-        }
         let options = try CompilerOptions.parse(compilerOptions)
-        let mcpu = options.mcpu ?? "x86-64-v2"
-        let features: [String]
-        if mcpu == "native" {
-            features = HostCPU.features
-        } else if let known = knownX86CPUs[mcpu] {
-            features = known
-        } else {
+        let triple = try platformTriple(os: os, arch: arch, accelerator: accelerator, options: options)
+        var cpuOnlyNote: String?
+        if let accelerator {
+            guard options.cpuOnly else {
+                throw KilnError.client(
+                    .targetDevice,
+                    "TargetPlatform \(os)/\(arch)/\(accelerator) needs the \(acceleratorBackends[accelerator] ?? accelerator) "
+                        + "backend, which this build of Kiln does not have; to run on the CPU instead, drop the "
+                        + "Accelerator or pass CompilerOptions {\"cpu-only\": true}")
+            }
+            cpuOnlyNote = "CPU only: runs on the \(os)/\(arch) CPU; the \(accelerator) accelerator is not used"
+        }
+        let defaults: [String: String] = [
+            "X86_64": "x86-64-v2", "X86": "pentium4", "ARM64": "cortex-a53", "ARM_EABIHF": "cortex-a7",
+            "ARM_EABI": "cortex-a7",
+        ]
+        let mcpu = options.mcpu ?? defaults[arch]!
+        return CompileTarget(
+            name: "\(os)_\(arch)", triple: triple, variants: [try variant(mcpu: mcpu, triple: triple)],
+            cpuOnlyNote: cpuOnlyNote, extraFlags: try attributeFlags(options.mattr, triple: triple))
+    }
+
+    static let acceleratorBackends = [
+        "NVIDIA": "CUDA/TensorRT", "MALI": "Mali GPU (OpenCL)", "INTEL_GRAPHICS": "Intel GPU (OpenCL)",
+        "NNA": "Android NNAPI",
+    ]
+
+    /// One code variant for a CPU named in CompilerOptions `mcpu`.
+    static func variant(mcpu: String, triple: String) throws -> CPUVariant {
+        let architecture = CompileTarget(name: "", triple: triple, variants: []).architecture
+        let known: [String: [String]]
+        switch architecture {
+        case .x86_64, .i686:
+            if mcpu == "native" {
+                guard architecture == .x86_64 else {
+                    throw KilnError.client(.targetDevice, "CompilerOptions mcpu native is for X86_64 targets")
+                }
+                let features = HostCPU.features
+                return CPUVariant(mcpu: mcpu, features: features, vectorBits: vectorBits(features))
+            }
+            known =
+                architecture == .i686 ? knownX86CPUs.merging(["pentium4": [], "i686": []]) { a, _ in a } : knownX86CPUs
+        case .aarch64: known = knownARM64CPUs
+        case .armv7: known = knownARMv7CPUs
+        }
+        guard let features = known[mcpu] else {
             throw KilnError.client(
                 .targetDevice,
-                "CompilerOptions mcpu \(quoted(mcpu)) is not one Kiln knows for X86_64; use native or one of "
-                    + knownX86CPUs.keys.sorted().joined(separator: ", "))
+                "CompilerOptions mcpu \(quoted(mcpu)) is not one Kiln knows for \(triple); use "
+                    + (architecture == .x86_64 ? "native or " : "") + "one of "
+                    + known.keys.sorted().joined(separator: ", "))
         }
-        let vectorBits = features.contains("avx512f") ? 512 : features.contains("avx") ? 256 : 128
-        return CompileTarget(
-            name: "LINUX_X86_64", triple: "x86_64-unknown-linux-gnu",
-            variants: [CPUVariant(mcpu: mcpu, features: features, vectorBits: vectorBits)])
+        return CPUVariant(mcpu: mcpu, features: features, vectorBits: vectorBits(features))
     }
+
+    static func vectorBits(_ features: [String]) -> Int {
+        features.contains("avx512f") ? 512 : features.contains("avx") ? 256 : 128
+    }
+
+    /// `mattr` entries as clang target-feature flags, checked against the features Kiln knows per architecture.
+    static func attributeFlags(_ mattr: [String], triple: String) throws -> [String] {
+        let architecture = CompileTarget(name: "", triple: triple, variants: []).architecture
+        let allowed: Set<String>
+        switch architecture {
+        case .x86_64, .i686:
+            allowed = [
+                "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq",
+                "avx512bw", "avx512vl", "avx512vnni",
+            ]
+        case .aarch64: allowed = ["neon", "fp-armv8", "crc", "crypto", "dotprod", "fullfp16", "i8mm", "sve"]
+        case .armv7: allowed = ["neon", "vfp3", "vfp4", "vfpv4", "fp16", "d32", "thumb2"]
+        }
+        return try mattr.flatMap { attribute -> [String] in
+            var name = String(attribute.dropFirst())
+            guard allowed.contains(name) else {
+                throw KilnError.client(
+                    .targetDevice,
+                    "CompilerOptions mattr \(quoted(attribute)) is not a feature Kiln knows for \(triple); use +/- with one of "
+                        + allowed.sorted().joined(separator: ", "))
+            }
+            if name == "vfpv4" { name = "vfp4" }
+            return ["-Xclang", "-target-feature", "-Xclang", "\(attribute.first!)\(name)"]
+        }
+    }
+
+    static let knownARM64CPUs: [String: [String]] = [
+        "generic": ["neon"], "cortex-a53": ["neon"], "cortex-a57": ["neon"], "cortex-a72": ["neon"],
+        "cortex-a73": ["neon"], "cortex-a55": ["neon", "dotprod"], "cortex-a75": ["neon", "dotprod"],
+        "cortex-a76": ["neon", "dotprod"], "neoverse-n1": ["neon", "dotprod"], "neoverse-v1": ["neon", "dotprod"],
+        "carmel": ["neon"],
+    ]
+    static let knownARMv7CPUs: [String: [String]] = [
+        "cortex-a7": ["neon", "vfpv4"], "cortex-a9": ["neon"], "cortex-a15": ["neon", "vfpv4"],
+        "cortex-a17": ["neon", "vfpv4"], "cortex-a53": ["neon", "vfpv4"], "cortex-a72": ["neon", "vfpv4"],
+    ]
 
     static let knownX86CPUs: [String: [String]] = [
         "x86-64": [], "x86-64-v2": [], "x86-64-v3": ["avx", "avx2", "fma", "f16c"],
         "x86-64-v4": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
         "ivybridge": ["avx"], "haswell": ["avx", "avx2", "fma", "f16c"], "core-avx2": ["avx", "avx2", "fma", "f16c"],
-        "skylake": ["avx", "avx2", "fma", "f16c"],
+        "broadwell": ["avx", "avx2", "fma", "f16c"], "skylake": ["avx", "avx2", "fma", "f16c"],
         "skylake-avx512": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
-        "znver2": ["avx", "avx2", "fma", "f16c"], "znver3": ["avx", "avx2", "fma", "f16c"],
+        "cascadelake": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
+        "icelake-server": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
+        "goldmont": [], "znver2": ["avx", "avx2", "fma", "f16c"], "znver3": ["avx", "avx2", "fma", "f16c"],
     ]
 }
 

@@ -15,6 +15,15 @@ public struct CPUVariant: Codable, Sendable, Equatable {
     }
 }
 
+/// The triples Kiln's CPU backend builds artifacts for (ELF shared objects and Windows DLLs).
+public enum ClangTargets {
+    public static let buildable: Set<String> = [
+        "x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "armv7a-unknown-linux-gnueabihf",
+        "i686-pc-windows-msvc", "x86_64-pc-windows-msvc", "aarch64-unknown-linux-android", "i686-unknown-linux-gnu",
+        "armv7a-unknown-linux-gnueabi",
+    ]
+}
+
 /// What a `TargetDevices/<name>.json` file says about one TargetDevice.
 public struct TargetDescriptor: Codable, Sendable, Equatable {
     public struct CPUTarget: Codable, Sendable, Equatable {
@@ -52,6 +61,7 @@ public struct TargetDescriptor: Codable, Sendable, Equatable {
         "x86_64-unknown-linux-gnu": ("linux", "elf"), "aarch64-unknown-linux-gnu": ("linux", "elf"),
         "armv7a-unknown-linux-gnueabihf": ("linux", "elf"), "i686-pc-windows-msvc": ("windows", "pe"),
         "x86_64-pc-windows-msvc": ("windows", "pe"), "arm64-apple-macosx": ("macos", "macho"),
+        "aarch64-unknown-linux-android": ("android", "elf"),
     ]
     static let knownFeatures: Set<String> = [
         "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "neon", "dotprod", "vfpv4",
@@ -100,8 +110,8 @@ public struct TargetDescriptor: Codable, Sendable, Equatable {
                 problems.append("feature \(quoted(feature)) of \(variant.mcpu) is not one Kiln knows")
             }
         }
-        if status == .supported && !(target.triple == "x86_64-unknown-linux-gnu") {
-            problems.append("only x86-64 Linux targets can be supported by this build")
+        if status == .supported && !ClangTargets.buildable.contains(target.triple) {
+            problems.append("\(target.triple) is not a triple this build of Kiln can compile for")
         }
         return problems
     }
@@ -113,10 +123,37 @@ public struct CompileTarget: Sendable, Equatable {
     public var name: String
     public var triple: String
     public var variants: [CPUVariant]
+    /// Set when an accelerator device is compiled for its CPU only (CompilerOptions `cpu-only`):
+    /// what the artifact runs on, for the manifest.
+    public var cpuOnlyNote: String?
+    /// Extra clang flags every compile of this target gets (e.g. `-mattr` from CompilerOptions).
+    public var extraFlags: [String]
 
-    public init(name: String, triple: String, variants: [CPUVariant]) {
+    public init(
+        name: String, triple: String, variants: [CPUVariant], cpuOnlyNote: String? = nil, extraFlags: [String] = []
+    ) {
         self.name = name
         self.triple = triple
         self.variants = variants
+        self.cpuOnlyNote = cpuOnlyNote
+        self.extraFlags = extraFlags
     }
+
+    /// The processor family, from the triple.
+    public enum Architecture: String, Sendable {
+        case x86_64, i686, aarch64, armv7
+    }
+
+    public var architecture: Architecture {
+        if triple.hasPrefix("x86_64") { return .x86_64 }
+        if triple.hasPrefix("i686") || triple.hasPrefix("i386") { return .i686 }
+        if triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") { return .aarch64 }
+        return .armv7
+    }
+
+    public var isWindows: Bool { triple.contains("windows") }
+    public var isAndroid: Bool { triple.contains("android") }
+
+    /// The artifact's shared library: `model.dll` on Windows, `model.so` elsewhere.
+    public var libraryName: String { isWindows ? "model.dll" : "model.so" }
 }

@@ -23,6 +23,7 @@ struct Bench: ParsableCommand {
 
     struct Result: Encodable {
         var variant: String
+        var emulated: String?
         var threads: Int
         var iterations: Int
         var medianMilliseconds: Double
@@ -38,36 +39,19 @@ struct Bench: ParsableCommand {
             let opened = try OpenedArtifact(path: artifact, threads: threads)
             let model = opened.loaded
             var generator = SystemRandomNumberGenerator()
-            let inputs = model.manifest.inputs.map { tensor -> UnsafeMutableRawBufferPointer in
-                let buffer = UnsafeMutableRawBufferPointer.allocate(
-                    byteCount: max(LoadedArtifact.bytes(tensor), 1), alignment: 64)
-                if tensor.dtype == "float32" {
-                    let floats = buffer.bindMemory(to: Float.self)
-                    for index in floats.indices { floats[index] = Float.random(in: -1...1, using: &generator) }
-                } else {
-                    buffer.initializeMemory(as: UInt8.self, repeating: 0)
-                }
-                return buffer
+            let inputs = model.manifest.inputs.map { tensor -> Data in
+                let count = LoadedArtifact.bytes(tensor)
+                guard tensor.dtype == "float32" else { return Data(count: count) }
+                var floats = (0..<count / 4).map { _ in Float.random(in: -1...1, using: &generator) }
+                return Data(bytes: &floats, count: count)
             }
-            let outputs = model.manifest.outputs.map {
-                UnsafeMutableRawBufferPointer.allocate(byteCount: max(LoadedArtifact.bytes($0), 1), alignment: 64)
+            if let emulation = model.emulation {
+                FileHandle.standardError.write(Data("kiln bench: running under \(emulation)\n".utf8))
             }
-            defer {
-                inputs.forEach { $0.deallocate() }
-                outputs.forEach { $0.deallocate() }
-            }
-            let inputPointers = inputs.map { UnsafeRawPointer($0.baseAddress!) }
-            let outputPointers = outputs.map { $0.baseAddress! }
-            for _ in 0..<warmup { try model.run(inputs: inputPointers, outputs: outputPointers) }
-            var times: [Double] = []
-            for _ in 0..<iterations {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try model.run(inputs: inputPointers, outputs: outputPointers)
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
+            var times = try model.time(inputs, warmup: warmup, iterations: iterations)
             times.sort()
             let result = Result(
-                variant: model.variant, threads: threads, iterations: iterations,
+                variant: model.variant, emulated: model.emulation, threads: threads, iterations: iterations,
                 medianMilliseconds: times[times.count / 2],
                 p90Milliseconds: times[min(times.count - 1, times.count * 9 / 10)], minMilliseconds: times[0])
             if json {
@@ -77,7 +61,7 @@ struct Bench: ParsableCommand {
                     String(
                         format: "median %.3f ms  p90 %.3f ms  min %.3f ms  (%d runs, %d thread(s), %@ code)",
                         result.medianMilliseconds, result.p90Milliseconds, result.minMilliseconds, iterations, threads,
-                        model.variant))
+                        model.variant) + (model.emulation.map { "  [under \($0)]" } ?? ""))
             }
         } catch let error as KilnError {
             throw fail(error.failureReason)

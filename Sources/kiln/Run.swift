@@ -56,6 +56,9 @@ struct Run: ParsableCommand {
                 }
                 buffers.append(array.data)
             }
+            if let emulation = model.emulation {
+                FileHandle.standardError.write(Data("kiln run: running under \(emulation)\n".utf8))
+            }
             let outputs = try model.run(buffers)
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
             for (tensor, data) in zip(model.manifest.outputs, outputs) {

@@ -12,7 +12,14 @@ func compile(
         os: "LINUX", arch: "X86_64", accelerator: nil, compilerOptions: #"{"mcpu": "native"}"#),
     in directory: TemporaryDirectory
 ) async throws -> Compilation {
-    let path = try directory.write("model.onnx", model.bytes)
+    try await compile(model.bytes, config: config, target: target, in: directory)
+}
+
+/// Compiles the ONNX bytes `model`.
+func compile(
+    _ model: [UInt8], config: String? = nil, target: TargetRequest, in directory: TemporaryDirectory
+) async throws -> Compilation {
+    let path = try directory.write("model.onnx", model)
     let pipeline = Pipeline(
         environment: PipelineEnvironment(home: .init(path: directory.path + "/home"), workingDirectory: directory.path))
     return try await pipeline.compile(
@@ -130,7 +137,7 @@ struct CompileTests {
     @Test("devices this build cannot target fail with a TargetDevice reason")
     func unsupportedDevice() async throws {
         let directory = try TemporaryDirectory()
-        for device in ["ml_c6g", "not_a_device"] {
+        for device in ["coreml", "ml_p3", "not_a_device"] {
             do {
                 _ = try await compile(
                     reluModel(), config: "[[1,4]]", target: .device(device, compilerOptions: nil), in: directory)

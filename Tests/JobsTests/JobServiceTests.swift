@@ -142,7 +142,21 @@ struct JobServiceTests {
                 "OutputConfig must name exactly one of TargetDevice and TargetPlatform",
                 { $0.outputConfig?.targetPlatform = TargetPlatform(os: "LINUX", arch: "X86_64") }
             ),
-            ("CompilerOptions is not valid", { $0.outputConfig?.compilerOptions = "not json" }),
+            ("CompilerOptions 'not json' is not a JSON object", { $0.outputConfig?.compilerOptions = "not json" }),
+            (
+                "TargetPlatform ANDROID needs the API level",
+                {
+                    $0.outputConfig?.targetDevice = nil
+                    $0.outputConfig?.targetPlatform = TargetPlatform(os: "ANDROID", arch: "ARM64")
+                }
+            ),
+            (
+                "TargetPlatform Accelerator MALI does not exist on LINUX/X86_64",
+                {
+                    $0.outputConfig?.targetDevice = nil
+                    $0.outputConfig?.targetPlatform = TargetPlatform(os: "LINUX", arch: "X86_64", accelerator: "MALI")
+                }
+            ),
             ("InputConfig is required", { $0.inputConfig = nil }),
         ]
         for (expected, change) in cases {

@@ -1,6 +1,5 @@
 /* Convolution as im2col + GEMM for 1 to 3 spatial dims, with groups,
    strides, dilations and asymmetric padding (pad_end is implied by `out`). */
-#include <string.h>
 
 #include "kiln_kernels.h"
 

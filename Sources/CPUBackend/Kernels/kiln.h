@@ -1,5 +1,5 @@
 /*
- * kiln.h: the C ABI of a Kiln artifact (model.so).
+ * kiln.h: the C ABI of a Kiln artifact (model.so, or model.dll for Windows).
  *
  *   kiln_model *m = kiln_create(NULL, 1);           // NULL: weights.bin beside model.so
  *   if (!m) { fprintf(stderr, "%s\n", kiln_last_error()); return 1; }
@@ -22,37 +22,46 @@ extern "C" {
 
 #define KILN_ABI_VERSION 1
 
+/* Windows: the DLL exports these functions; a user of the DLL imports them. */
+#if defined(_WIN32) && defined(KILN_BUILDING_ARTIFACT)
+#define KILN_API __declspec(dllexport)
+#elif defined(_WIN32)
+#define KILN_API __declspec(dllimport)
+#else
+#define KILN_API
+#endif
+
 typedef struct kiln_model kiln_model;
 
 /* The ABI version this artifact implements (KILN_ABI_VERSION when built). */
-int kiln_abi_version(void);
+KILN_API int kiln_abi_version(void);
 /* Loads the weights and checks that this CPU has the instruction sets the code needs.
    `weights_path` NULL means weights.bin in the directory of the shared object.
    `threads` is the number of threads the model may use (values < 1 mean 1).
    Returns NULL on failure; kiln_last_error() says why. */
-kiln_model *kiln_create(const char *weights_path, int threads);
+KILN_API kiln_model *kiln_create(const char *weights_path, int threads);
 /* The last error on this thread, or "" when none. */
-const char *kiln_last_error(void);
+KILN_API const char *kiln_last_error(void);
 
-int kiln_input_count(const kiln_model *model);
-const char *kiln_input_name(const kiln_model *model, int index);
-int kiln_input_dtype(const kiln_model *model, int index);
-int kiln_input_rank(const kiln_model *model, int index);
-const int64_t *kiln_input_shape(const kiln_model *model, int index);
+KILN_API int kiln_input_count(const kiln_model *model);
+KILN_API const char *kiln_input_name(const kiln_model *model, int index);
+KILN_API int kiln_input_dtype(const kiln_model *model, int index);
+KILN_API int kiln_input_rank(const kiln_model *model, int index);
+KILN_API const int64_t *kiln_input_shape(const kiln_model *model, int index);
 
-int kiln_output_count(const kiln_model *model);
-const char *kiln_output_name(const kiln_model *model, int index);
-int kiln_output_dtype(const kiln_model *model, int index);
-int kiln_output_rank(const kiln_model *model, int index);
-const int64_t *kiln_output_shape(const kiln_model *model, int index);
+KILN_API int kiln_output_count(const kiln_model *model);
+KILN_API const char *kiln_output_name(const kiln_model *model, int index);
+KILN_API int kiln_output_dtype(const kiln_model *model, int index);
+KILN_API int kiln_output_rank(const kiln_model *model, int index);
+KILN_API const int64_t *kiln_output_shape(const kiln_model *model, int index);
 
 /* The code variant chosen at load time, e.g. "skylake-avx512" or "haswell". */
-const char *kiln_variant(const kiln_model *model);
+KILN_API const char *kiln_variant(const kiln_model *model);
 
 /* Runs the model on dense, C-ordered input buffers into output buffers. Returns 0 on success. */
-int kiln_run(kiln_model *model, const void *const *inputs, void *const *outputs);
+KILN_API int kiln_run(kiln_model *model, const void *const *inputs, void *const *outputs);
 
-void kiln_destroy(kiln_model *model);
+KILN_API void kiln_destroy(kiln_model *model);
 
 #ifdef __cplusplus
 }

@@ -10,8 +10,7 @@
 #ifndef KILN_KERNELS_H
 #define KILN_KERNELS_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "kiln_libc.h"
 
 #ifndef KK_SUFFIX
 #define KK_SUFFIX _generic

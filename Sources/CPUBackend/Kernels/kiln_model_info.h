@@ -31,6 +31,9 @@ enum {
   KILN_FEATURE_AVX512DQ = 1u << 5,
   KILN_FEATURE_AVX512BW = 1u << 6,
   KILN_FEATURE_AVX512VL = 1u << 7,
+  KILN_FEATURE_NEON = 1u << 8,
+  KILN_FEATURE_VFPV4 = 1u << 9,
+  KILN_FEATURE_DOTPROD = 1u << 10,
 };
 
 typedef struct {

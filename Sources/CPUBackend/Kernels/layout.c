@@ -1,6 +1,5 @@
 /* Data movement for any element size: transpose, strided copies (slice),
    broadcasting, gather and pad. */
-#include <string.h>
 
 #include "kiln_kernels.h"
 

@@ -1,5 +1,4 @@
 /* Normalisations in inference form. */
-#include <math.h>
 
 #include "kiln_kernels.h"
 

@@ -1,6 +1,5 @@
 /* Max, average and Lp pooling over 1 to 3 spatial dims, with ONNX's padding,
    ceil_mode (already folded into `out`), dilations and count_include_pad. */
-#include <math.h>
 
 #include "kiln_kernels.h"
 

@@ -1,5 +1,4 @@
 /* Reductions, arg-reductions and the softmax family. */
-#include <math.h>
 
 #include "kiln_kernels.h"
 

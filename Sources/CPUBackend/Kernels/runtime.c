@@ -1,16 +1,48 @@
 /* The artifact's ABI entry points (kiln.h). Compiled for the baseline of the
    target architecture, never with the variant flags: this code must run on any
    CPU of the architecture to say which instruction sets are missing instead
-   of dying of SIGILL. */
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+   of dying of SIGILL. It uses no system header (see kiln_libc.h): the few
+   operating-system calls it needs are declared here, per OS. */
+#define KILN_BUILDING_ARTIFACT 1
 #include "kiln.h"
+#include "kiln_libc.h"
 #include "kiln_model_info.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#if defined(_WIN32)
+typedef void *kiln_handle;
+#define KILN_WINAPI __stdcall
+__declspec(dllimport) kiln_handle KILN_WINAPI CreateFileA(const char *, unsigned long, unsigned long, void *, unsigned long,
+                                    unsigned long, kiln_handle);
+__declspec(dllimport) int KILN_WINAPI ReadFile(kiln_handle, void *, unsigned long, unsigned long *, void *);
+__declspec(dllimport) int KILN_WINAPI CloseHandle(kiln_handle);
+__declspec(dllimport) kiln_handle KILN_WINAPI GetProcessHeap(void);
+__declspec(dllimport) void *KILN_WINAPI HeapAlloc(kiln_handle, unsigned long, size_t);
+__declspec(dllimport) int KILN_WINAPI HeapFree(kiln_handle, unsigned long, void *);
+__declspec(dllimport) int KILN_WINAPI GetModuleHandleExA(unsigned long, const char *, kiln_handle *);
+__declspec(dllimport) unsigned long KILN_WINAPI GetModuleFileNameA(kiln_handle, char *, unsigned long);
+/* The MSVC ABI references this symbol from any object that uses floating point. */
+int _fltused = 0;
+#else
+int open(const char *, int, ...);
+ptrdiff_t read(int, void *, size_t);
+int close(int);
+void *malloc(size_t);
+void free(void *);
+typedef struct {
+  const char *dli_fname;
+  void *dli_fbase;
+  const char *dli_sname;
+  void *dli_saddr;
+} kiln_dl_info;
+int dladdr(const void *, kiln_dl_info *);
+#if defined(__arm__) || defined(__aarch64__)
+unsigned long getauxval(unsigned long);
+#endif
+#endif
 
 struct kiln_model {
   const kiln_model_info *info;
@@ -20,49 +52,170 @@ struct kiln_model {
   int threads;
 };
 
+/* Per thread where the target's TLS needs nothing from a C runtime; per process on Windows and
+   Android, whose TLS would (a freestanding artifact links no C runtime). */
+#if defined(_WIN32) || defined(__ANDROID__)
+static char last_error[512];
+#else
 static _Thread_local char last_error[512];
+#endif
 
-static void set_error(const char *format, const char *detail) {
-  snprintf(last_error, sizeof last_error, format, detail ? detail : "");
+/* last_error = the pieces, concatenated and cut to fit. */
+static void set_error(const char *a, const char *b, const char *c) {
+  const char *parts[3] = {a, b, c};
+  size_t used = 0;
+  for (int i = 0; i < 3; i++)
+    for (const char *p = parts[i]; p && *p && used + 1 < sizeof last_error; p++) last_error[used++] = *p;
+  last_error[used] = 0;
 }
 
-const char *kiln_last_error(void) { return last_error; }
+KILN_API const char *kiln_last_error(void) { return last_error; }
 
-int kiln_abi_version(void) { return KILN_ABI_VERSION; }
+KILN_API int kiln_abi_version(void) { return KILN_ABI_VERSION; }
 
 static unsigned cpu_features(void) {
   unsigned features = 0;
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx")) features |= KILN_FEATURE_AVX;
-  if (__builtin_cpu_supports("avx2")) features |= KILN_FEATURE_AVX2;
-  if (__builtin_cpu_supports("fma")) features |= KILN_FEATURE_FMA;
-  if (__builtin_cpu_supports("f16c")) features |= KILN_FEATURE_F16C;
-  if (__builtin_cpu_supports("avx512f")) features |= KILN_FEATURE_AVX512F;
-  if (__builtin_cpu_supports("avx512dq")) features |= KILN_FEATURE_AVX512DQ;
-  if (__builtin_cpu_supports("avx512bw")) features |= KILN_FEATURE_AVX512BW;
-  if (__builtin_cpu_supports("avx512vl")) features |= KILN_FEATURE_AVX512VL;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  unsigned leaf1 = c;
+  unsigned leaf7 = 0;
+  if (__get_cpuid_max(0, 0) >= 7) {
+    __cpuid_count(7, 0, a, b, c, d);
+    leaf7 = b;
+  }
+  /* The OS must save the vector registers too (XCR0), or the instructions fault. */
+  unsigned xcr0 = 0;
+  if (leaf1 & (1u << 27)) {
+    unsigned high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(high) : "c"(0));
+  }
+  int ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xE6) == 0xE6;
+  if (ymm && (leaf1 & (1u << 28))) features |= KILN_FEATURE_AVX;
+  if (ymm && (leaf7 & (1u << 5))) features |= KILN_FEATURE_AVX2;
+  if (ymm && (leaf1 & (1u << 12))) features |= KILN_FEATURE_FMA;
+  if (ymm && (leaf1 & (1u << 29))) features |= KILN_FEATURE_F16C;
+  if (zmm && (leaf7 & (1u << 16))) features |= KILN_FEATURE_AVX512F;
+  if (zmm && (leaf7 & (1u << 17))) features |= KILN_FEATURE_AVX512DQ;
+  if (zmm && (leaf7 & (1u << 30))) features |= KILN_FEATURE_AVX512BW;
+  if (zmm && (leaf7 & (1u << 31))) features |= KILN_FEATURE_AVX512VL;
+#elif defined(__aarch64__)
+  features |= KILN_FEATURE_NEON;
+  if (getauxval(16 /* AT_HWCAP */) & (1ul << 20) /* HWCAP_ASIMDDP */) features |= KILN_FEATURE_DOTPROD;
+#elif defined(__arm__)
+  unsigned long hwcap = getauxval(16 /* AT_HWCAP */);
+  if (hwcap & (1ul << 12)) features |= KILN_FEATURE_NEON;
+  if (hwcap & (1ul << 16)) features |= KILN_FEATURE_VFPV4;
 #endif
   return features;
 }
 
 static void describe_missing(unsigned missing, char *out, size_t size) {
-  static const char *names[] = {"avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"};
-  out[0] = 0;
-  for (unsigned bit = 0; bit < 8; bit++)
+  static const char *names[] = {"avx",      "avx2",     "fma",  "f16c",  "avx512f", "avx512dq",
+                                "avx512bw", "avx512vl", "neon", "vfpv4", "dotprod"};
+  size_t used = 0;
+  for (unsigned bit = 0; bit < sizeof names / sizeof names[0]; bit++)
     if (missing & (1u << bit)) {
-      if (out[0]) strncat(out, ", ", size - strlen(out) - 1);
-      strncat(out, names[bit], size - strlen(out) - 1);
+      const char *pieces[2] = {used ? ", " : "", names[bit]};
+      for (int i = 0; i < 2; i++)
+        for (const char *p = pieces[i]; *p && used + 1 < size; p++) out[used++] = *p;
     }
+  out[used] = 0;
 }
 
+/* 64-byte aligned blocks on top of the system allocator; the original pointer sits just before. */
 static void *aligned(size_t bytes) {
-  void *memory = NULL;
-  if (posix_memalign(&memory, 64, bytes ? bytes : 64) != 0) return NULL;
-  return memory;
+  size_t total = bytes + 64 + sizeof(void *);
+#if defined(_WIN32)
+  uint8_t *raw = HeapAlloc(GetProcessHeap(), 0, total);
+#else
+  uint8_t *raw = malloc(total);
+#endif
+  if (!raw) return NULL;
+  uintptr_t start = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+  ((void **)start)[-1] = raw;
+  return (void *)start;
 }
 
-kiln_model *kiln_create(const char *weights_path, int threads) {
+static void release(void *block) {
+  if (!block) return;
+  void *raw = ((void **)block)[-1];
+#if defined(_WIN32)
+  HeapFree(GetProcessHeap(), 0, raw);
+#else
+  free(raw);
+#endif
+}
+
+/* Reads exactly `size` bytes of the file at `path` into `buffer`: 0 when the file holds exactly
+   that many, 1 when it cannot be opened, 2 when its size differs. */
+static int read_exactly(const char *path, uint8_t *buffer, size_t size) {
+  size_t done = 0;
+  uint8_t extra;
+#if defined(_WIN32)
+  kiln_handle file = CreateFileA(path, 0x80000000u /* GENERIC_READ */, 1 /* FILE_SHARE_READ */, NULL,
+                                 3 /* OPEN_EXISTING */, 0x80 /* FILE_ATTRIBUTE_NORMAL */, NULL);
+  if (file == (kiln_handle)(intptr_t)-1) return 1;
+  for (;;) {
+    size_t want = size - done;
+    unsigned long got = 0;
+    int ok = want ? ReadFile(file, buffer + done, want > (1u << 30) ? (1u << 30) : (unsigned long)want, &got, NULL)
+                  : ReadFile(file, &extra, 1, &got, NULL);
+    if (!ok) break;
+    if (!want) {
+      CloseHandle(file);
+      return got == 0 ? 0 : 2;
+    }
+    if (got == 0) break;
+    done += got;
+  }
+  CloseHandle(file);
+  return 2;
+#else
+  int file = open(path, 0 /* O_RDONLY */);
+  if (file < 0) return 1;
+  for (;;) {
+    size_t want = size - done;
+    ptrdiff_t got = want ? read(file, buffer + done, want > (1u << 30) ? (1u << 30) : want) : read(file, &extra, 1);
+    if (got < 0) break;
+    if (!want) {
+      close(file);
+      return got == 0 ? 0 : 2;
+    }
+    if (got == 0) break;
+    done += (size_t)got;
+  }
+  close(file);
+  return 2;
+#endif
+}
+
+/* The path of the file beside this artifact's shared object, or 0 when it cannot be found. */
+static int beside_library(const char *name, char *path, size_t size) {
+  size_t used = 0;
+#if defined(_WIN32)
+  kiln_handle module = NULL;
+  if (!GetModuleHandleExA(4 | 2 /* FROM_ADDRESS | UNCHANGED_REFCOUNT */, (const char *)(void *)&kiln_create,
+                          &module))
+    return 0;
+  used = GetModuleFileNameA(module, path, (unsigned long)size);
+  if (used == 0 || used >= size) return 0;
+#else
+  kiln_dl_info self;
+  if (!dladdr((const void *)&kiln_create, &self) || !self.dli_fname) return 0;
+  for (const char *p = self.dli_fname; *p && used + 1 < size; p++) path[used++] = *p;
+  path[used] = 0;
+#endif
+  size_t cut = 0;
+  for (size_t i = 0; i < used; i++)
+    if (path[i] == '/' || path[i] == '\\') cut = i + 1;
+  used = cut;
+  for (const char *p = name; *p && used + 1 < size; p++) path[used++] = *p;
+  path[used] = 0;
+  return 1;
+}
+
+KILN_API kiln_model *kiln_create(const char *weights_path, int threads) {
   last_error[0] = 0;
   const kiln_model_info *info = &kiln_model_description;
   unsigned have = cpu_features();
@@ -72,30 +225,24 @@ kiln_model *kiln_create(const char *weights_path, int threads) {
   if (!chosen) {
     char missing[128];
     describe_missing(info->variants[info->variant_count - 1].required_features & ~have, missing, sizeof missing);
-    set_error("this CPU lacks instruction sets the model's code needs: %s; compile for a target this CPU supports",
-              missing);
+    set_error("this CPU lacks instruction sets the model's code needs: ", missing,
+              "; compile for a target this CPU supports");
     return NULL;
   }
   char path[4096];
   if (!weights_path) {
-    Dl_info self;
-    if (!dladdr((void *)&kiln_create, &self) || !self.dli_fname) {
-      set_error("cannot find the shared object's directory to load weights.bin%s", NULL);
+    if (!beside_library("weights.bin", path, sizeof path)) {
+      set_error("cannot find the shared object's directory to load weights.bin", NULL, NULL);
       return NULL;
     }
-    snprintf(path, sizeof path, "%s", self.dli_fname);
-    char *slash = strrchr(path, '/');
-    if (slash)
-      snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "weights.bin");
-    else
-      snprintf(path, sizeof path, "weights.bin");
     weights_path = path;
   }
-  kiln_model *model = calloc(1, sizeof *model);
+  kiln_model *model = aligned(sizeof *model);
   if (!model) {
-    set_error("out of memory%s", NULL);
+    set_error("out of memory", NULL, NULL);
     return NULL;
   }
+  memset(model, 0, sizeof *model);
   model->info = info;
   model->variant = chosen;
   model->threads = threads < 1 ? 1 : threads;
@@ -103,20 +250,15 @@ kiln_model *kiln_create(const char *weights_path, int threads) {
   model->arena = aligned(info->arena_bytes);
   if (!model->weights || !model->arena) {
     kiln_destroy(model);
-    set_error("out of memory allocating the arena and weights%s", NULL);
+    set_error("out of memory allocating the arena and weights", NULL, NULL);
     return NULL;
   }
-  FILE *file = fopen(weights_path, "rb");
-  if (!file) {
-    set_error("cannot open the weights file %s", weights_path);
-    kiln_destroy(model);
-    return NULL;
-  }
-  size_t read = info->weights_bytes ? fread(model->weights, 1, info->weights_bytes, file) : 0;
-  int extra = fgetc(file);
-  fclose(file);
-  if (read != info->weights_bytes || extra != EOF) {
-    set_error("the weights file %s does not match this model (wrong size)", weights_path);
+  int status = read_exactly(weights_path, model->weights, info->weights_bytes);
+  if (status != 0) {
+    if (status == 1)
+      set_error("cannot open the weights file ", weights_path, NULL);
+    else
+      set_error("the weights file ", weights_path, " does not match this model (wrong size)");
     kiln_destroy(model);
     return NULL;
   }
@@ -126,48 +268,48 @@ kiln_model *kiln_create(const char *weights_path, int threads) {
 #define CHECK_INDEX(list, count, fallback) \
   if (!model || index < 0 || index >= model->info->count) return fallback;
 
-int kiln_input_count(const kiln_model *model) { return model ? model->info->input_count : 0; }
-int kiln_output_count(const kiln_model *model) { return model ? model->info->output_count : 0; }
-const char *kiln_input_name(const kiln_model *model, int index) {
+KILN_API int kiln_input_count(const kiln_model *model) { return model ? model->info->input_count : 0; }
+KILN_API int kiln_output_count(const kiln_model *model) { return model ? model->info->output_count : 0; }
+KILN_API const char *kiln_input_name(const kiln_model *model, int index) {
   CHECK_INDEX(inputs, input_count, NULL) return model->info->inputs[index].name;
 }
-int kiln_input_dtype(const kiln_model *model, int index) {
+KILN_API int kiln_input_dtype(const kiln_model *model, int index) {
   CHECK_INDEX(inputs, input_count, 0) return model->info->inputs[index].dtype;
 }
-int kiln_input_rank(const kiln_model *model, int index) {
+KILN_API int kiln_input_rank(const kiln_model *model, int index) {
   CHECK_INDEX(inputs, input_count, -1) return model->info->inputs[index].rank;
 }
-const int64_t *kiln_input_shape(const kiln_model *model, int index) {
+KILN_API const int64_t *kiln_input_shape(const kiln_model *model, int index) {
   CHECK_INDEX(inputs, input_count, NULL) return model->info->inputs[index].shape;
 }
-const char *kiln_output_name(const kiln_model *model, int index) {
+KILN_API const char *kiln_output_name(const kiln_model *model, int index) {
   CHECK_INDEX(outputs, output_count, NULL) return model->info->outputs[index].name;
 }
-int kiln_output_dtype(const kiln_model *model, int index) {
+KILN_API int kiln_output_dtype(const kiln_model *model, int index) {
   CHECK_INDEX(outputs, output_count, 0) return model->info->outputs[index].dtype;
 }
-int kiln_output_rank(const kiln_model *model, int index) {
+KILN_API int kiln_output_rank(const kiln_model *model, int index) {
   CHECK_INDEX(outputs, output_count, -1) return model->info->outputs[index].rank;
 }
-const int64_t *kiln_output_shape(const kiln_model *model, int index) {
+KILN_API const int64_t *kiln_output_shape(const kiln_model *model, int index) {
   CHECK_INDEX(outputs, output_count, NULL) return model->info->outputs[index].shape;
 }
-const char *kiln_variant(const kiln_model *model) { return model ? model->variant->name : NULL; }
+KILN_API const char *kiln_variant(const kiln_model *model) { return model ? model->variant->name : NULL; }
 
-int kiln_run(kiln_model *model, const void *const *inputs, void *const *outputs) {
+KILN_API int kiln_run(kiln_model *model, const void *const *inputs, void *const *outputs) {
   last_error[0] = 0;
   if (!model) {
-    set_error("kiln_run called with a NULL model%s", NULL);
+    set_error("kiln_run called with a NULL model", NULL, NULL);
     return 1;
   }
   int status = model->variant->run(model->weights, model->arena, inputs, outputs);
-  if (status != 0) set_error("the model failed at run time: %s", status == 2 ? "an index is out of range" : "error");
+  if (status != 0) set_error("the model failed at run time: ", status == 2 ? "an index is out of range" : "error", NULL);
   return status;
 }
 
-void kiln_destroy(kiln_model *model) {
+KILN_API void kiln_destroy(kiln_model *model) {
   if (!model) return;
-  free(model->weights);
-  free(model->arena);
-  free(model);
+  release(model->weights);
+  release(model->arena);
+  release(model);
 }
