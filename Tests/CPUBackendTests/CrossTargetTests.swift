@@ -101,10 +101,11 @@ struct CrossTargetTests {
     ]
 
     @Test(
-        "Linux artifacts for Arm are ELF for their machine; a cpu-only accelerator artifact says so in its manifest",
+        "Linux and Android artifacts for Arm are ELF for their machine; a cpu-only accelerator artifact says so in its manifest",
         arguments: [
             ("rasp4b", nil, 183, 2), ("rasp3b", nil, 40, 1), ("ml_c6g", nil, 183, 2),
             ("jetson_nano", #"{"cpu-only": true}"#, 183, 2),
+            ("qcs605", #"{"cpu-only": true, "ANDROID_PLATFORM": 24}"#, 183, 2),
         ] as [(String, String?, Int, Int)])
     func elf(device: String, options: String?, machine: Int, elfClass: Int) async throws {
         let directory = try TemporaryDirectory()
