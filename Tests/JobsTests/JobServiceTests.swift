@@ -379,7 +379,8 @@ struct StopTests {
         runner.pollEvery = .milliseconds(50)
         let running = Task { [runner] in try await runner.runNext() }
         let index = Stage.allCases.firstIndex(of: stage)!
-        let deadline = Date().addingTimeInterval(30)
+        // Nine cold builds share two cores here: reaching pack can take longer than the stretched stage.
+        let deadline = Date().addingTimeInterval(240)
         while Date() < deadline {
             if let record = try fixture.store.fetch(account: service.account, name: "job"), record.stages.count >= index
             {
@@ -387,6 +388,8 @@ struct StopTests {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
+        let reached = try fixture.store.fetch(account: service.account, name: "job")?.stages.count ?? 0
+        try #require(reached >= index, "the job did not reach \(stage) within 240 s")
         try await Task.sleep(for: .milliseconds(200))
         try service.stop(.init(compilationJobName: "job"))
         let started = Date()
