@@ -148,3 +148,47 @@ struct CompileTests {
         }
     }
 }
+
+@Suite("the GEMM kernels")
+struct GemmTests {
+    /// y = MatMul(x, w) and z = Gemm(x, v, transB=1): shapes that leave partial register tiles and k blocks.
+    static func model(m: Int, k: Int, n: Int, w: [Float], v: [Float]) -> ModelSpec {
+        ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("MatMul", ["x", "w"], ["y"], name: "matmul"),
+                    NodeSpec("Gemm", ["x", "v"], ["z"], name: "gemm", [("transB", .int(1)), ("alpha", .float(0.5))]),
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [.value(m), .value(k)])],
+                outputs: [
+                    ValueSpec("y", ElemType.float, [.value(m), .value(n)]),
+                    ValueSpec("z", ElemType.float, [.value(m), .value(n)]),
+                ],
+                initializers: [.float("w", [k, n], w), .float("v", [n, k], v)]))
+    }
+
+    @Test(
+        "MatMul and Gemm(transB) agree with a double-precision reference at tile and block edges",
+        arguments: [(7, 257, 33), (1, 3, 1), (6, 256, 16), (13, 600, 100)])
+    func edges(m: Int, k: Int, n: Int) async throws {
+        var random = SeededGenerator(state: UInt64(m * 1_000_003 + k * 1_009 + n))
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let (x, w, v) = (values(m * k), values(k * n), values(n * k))
+        let directory = try TemporaryDirectory()
+        let result = try await compile(Self.model(m: m, k: k, n: n, w: w, v: v), in: directory)
+        let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x)])
+        let (y, z) = (floats(outputs[0]), floats(outputs[1]))
+        for i in 0..<m {
+            for j in 0..<n {
+                var product = 0.0
+                var transposed = 0.0
+                for p in 0..<k {
+                    product += Double(x[i * k + p]) * Double(w[p * n + j])
+                    transposed += Double(x[i * k + p]) * Double(v[j * k + p])
+                }
+                #expect(abs(Double(y[i * n + j]) - product) <= 1e-4 * max(1, abs(product)), "y[\(i),\(j)]")
+                #expect(abs(Double(z[i * n + j]) - 0.5 * transposed) <= 1e-4 * max(1, abs(transposed)), "z[\(i),\(j)]")
+            }
+        }
+    }
+}

@@ -48,6 +48,13 @@ static void im2col(const kk_conv_params *p, const float *x, size_t channels, flo
   }
 }
 
+/* A 1x1 convolution with stride 1 and no padding: the image already is its column matrix. */
+static int pointwise(const kk_conv_params *p) {
+  for (size_t i = 0; i < p->spatial; i++)
+    if (p->kernel[i] != 1 || p->stride[i] != 1 || p->pad_begin[i] != 0 || p->out[i] != p->in[i]) return 0;
+  return 1;
+}
+
 void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                   float *scratch) {
   size_t out_size = product(p->out, p->spatial);
@@ -59,8 +66,12 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
     for (size_t g = 0; g < p->group; g++) {
       const float *image = x + (n * p->in_channels + g * cin) * in_size;
       float *result = y + (n * p->out_channels + g * cout) * out_size;
-      im2col(p, image, cin, scratch);
-      KK(sgemm)(0, 0, cout, out_size, depth, 1.0f, w + g * cout * depth, depth, scratch, out_size, 0.0f, result,
+      const float *columns = scratch;
+      if (pointwise(p))
+        columns = image;
+      else
+        im2col(p, image, cin, scratch);
+      KK(sgemm)(0, 0, cout, out_size, depth, 1.0f, w + g * cout * depth, depth, columns, out_size, 0.0f, result,
                 out_size);
       if (bias) {
         for (size_t o = 0; o < cout; o++) {
