@@ -192,3 +192,55 @@ struct GemmTests {
         }
     }
 }
+
+@Suite("the depthwise convolution kernel")
+struct DepthwiseTests {
+    @Test(
+        "depthwise Conv matches a direct reference for strides, dilations and asymmetric pads",
+        arguments: [
+            // channels, height, width, kernel, stride, dilation, pads (top, left, bottom, right)
+            (3, 7, 9, 3, 1, 1, [1, 1, 1, 1]), (4, 8, 8, 3, 2, 1, [1, 1, 1, 1]), (2, 9, 11, 5, 2, 2, [0, 3, 2, 1]),
+            (5, 6, 5, 3, 3, 1, [2, 0, 0, 2]),
+        ] as [(Int, Int, Int, Int, Int, Int, [Int])])
+    func matches(c: Int, h: Int, w: Int, k: Int, stride: Int, dilation: Int, pads: [Int]) async throws {
+        let outH = (h + pads[0] + pads[2] - dilation * (k - 1) - 1) / stride + 1
+        let outW = (w + pads[1] + pads[3] - dilation * (k - 1) - 1) / stride + 1
+        var random = SeededGenerator(state: UInt64(c * 7919 + h * 104_729 + w * 31 + k))
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let (x, weights, bias) = (values(c * h * w), values(c * k * k), values(c))
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec(
+                        "Conv", ["x", "w", "b"], ["y"], name: "dw",
+                        [
+                            ("group", .int(c)), ("kernel_shape", .ints([k, k])), ("strides", .ints([stride, stride])),
+                            ("dilations", .ints([dilation, dilation])), ("pads", .ints(pads)),
+                        ])
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [1, .value(c), .value(h), .value(w)])],
+                outputs: [ValueSpec("y", ElemType.float, [1, .value(c), .value(outH), .value(outW)])],
+                initializers: [.float("w", [c, 1, k, k], weights), .float("b", [c], bias)]))
+        let directory = try TemporaryDirectory()
+        let result = try await compile(model, in: directory)
+        let y = floats(try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x)])[0])
+        #expect(y.count == c * outH * outW)
+        for channel in 0..<c {
+            for oh in 0..<outH {
+                for ow in 0..<outW {
+                    var sum = Double(bias[channel])
+                    for kh in 0..<k {
+                        for kw in 0..<k {
+                            let ih = oh * stride + kh * dilation - pads[0]
+                            let iw = ow * stride + kw * dilation - pads[1]
+                            guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                            sum += Double(x[(channel * h + ih) * w + iw]) * Double(weights[(channel * k + kh) * k + kw])
+                        }
+                    }
+                    let got = Double(y[(channel * outH + oh) * outW + ow])
+                    #expect(abs(got - sum) <= 1e-5 * max(1, abs(sum)), "y[\(channel),\(oh),\(ow)] = \(got), not \(sum)")
+                }
+            }
+        }
+    }
+}

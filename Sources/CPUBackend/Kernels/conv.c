@@ -55,6 +55,53 @@ static int pointwise(const kk_conv_params *p) {
   return 1;
 }
 
+/* The range of output columns [lo, hi) whose input column o * stride + offset lies in [0, width). */
+static void valid_range(ptrdiff_t offset, size_t stride, size_t width, size_t out, size_t *lo, size_t *hi) {
+  ptrdiff_t first = offset >= 0 ? 0 : (-offset + (ptrdiff_t)stride - 1) / (ptrdiff_t)stride;
+  ptrdiff_t last = (ptrdiff_t)width - 1 - offset; /* o * stride <= last */
+  ptrdiff_t end = last < 0 ? 0 : last / (ptrdiff_t)stride + 1;
+  *lo = (size_t)first;
+  *hi = end > (ptrdiff_t)out ? out : (size_t)end;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* Depthwise 2-D convolution (one filter per channel): a direct loop over the window that runs along
+   output rows, so the innermost loop is a contiguous (stride 1) or strided axpy clang vectorises.
+   im2col + GEMM would multiply one row of weights at a time. */
+static void depthwise2d(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y) {
+  size_t channels = p->in_channels, height = p->in[0], width = p->in[1], out_h = p->out[0], out_w = p->out[1];
+  size_t kernel_h = p->kernel[0], kernel_w = p->kernel[1], stride_h = p->stride[0], stride_w = p->stride[1];
+  size_t dilation_h = p->dilation[0], dilation_w = p->dilation[1];
+  ptrdiff_t pad_h = (ptrdiff_t)p->pad_begin[0], pad_w = (ptrdiff_t)p->pad_begin[1];
+  for (size_t n = 0; n < p->batch; n++)
+    for (size_t c = 0; c < channels; c++) {
+      const float *plane = x + (n * channels + c) * height * width;
+      const float *filter = w + c * kernel_h * kernel_w;
+      float *result = y + (n * channels + c) * out_h * out_w;
+      float b = bias ? bias[c] : 0.0f;
+      for (size_t oh = 0; oh < out_h; oh++) {
+        float *row = result + oh * out_w;
+        for (size_t ow = 0; ow < out_w; ow++) row[ow] = b;
+        for (size_t kh = 0; kh < kernel_h; kh++) {
+          ptrdiff_t ih = (ptrdiff_t)(oh * stride_h + kh * dilation_h) - pad_h;
+          if (ih < 0 || ih >= (ptrdiff_t)height) continue;
+          const float *line = plane + (size_t)ih * width;
+          for (size_t kw = 0; kw < kernel_w; kw++) {
+            float weight = filter[kh * kernel_w + kw];
+            ptrdiff_t offset = (ptrdiff_t)(kw * dilation_w) - pad_w;
+            size_t lo, hi;
+            valid_range(offset, stride_w, width, out_w, &lo, &hi);
+            if (stride_w == 1) {
+              for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)ow + offset];
+            } else {
+              for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)(ow * stride_w) + offset];
+            }
+          }
+        }
+      }
+    }
+}
+
 void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y,
                   float *scratch) {
   size_t out_size = product(p->out, p->spatial);
@@ -62,6 +109,10 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
   size_t kernel_size = product(p->kernel, p->spatial);
   size_t cin = p->in_channels / p->group, cout = p->out_channels / p->group;
   size_t depth = cin * kernel_size;
+  if (p->spatial == 2 && p->group == p->in_channels && p->out_channels == p->in_channels && p->group > 1) {
+    depthwise2d(p, x, w, bias, y);
+    return;
+  }
   for (size_t n = 0; n < p->batch; n++) {
     for (size_t g = 0; g < p->group; g++) {
       const float *image = x + (n * p->in_channels + g * cin) * in_size;
