@@ -54,9 +54,10 @@ let package = Package(
             name: "Pipeline",
             dependencies: [
                 "ObjectStore", "Artifact", "CPUBackend", "Targets", "Frontends", "Archive", "ModelIR", "Diagnostics",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "Passes", .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(name: "Passes", dependencies: ["ModelIR"]),
         .target(name: "Runtime", dependencies: ["Artifact", "CPUBackend", "ModelIR", "Diagnostics", "Archive"]),
         .target(name: "Artifact", dependencies: ["CPUBackend", "Archive", "Diagnostics"]),
         .target(

@@ -7,6 +7,7 @@ import Foundation
 import Frontends
 import ModelIR
 import ObjectStore
+import Passes
 import Targets
 
 /// Which machine to compile for: a TargetDevice, or a TargetPlatform with CompilerOptions.
@@ -74,8 +75,8 @@ extension Pipeline {
         let inspection = try frontHalf(request, workDirectory: workDirectory, recorder: &recorder)
         let model = inspection.checked.model
 
-        // optimize: graph passes arrive with the performance work; none run yet.
-        let optimized = try recorder.run(.optimize) { model }
+        // optimize: the graph passes (Passes/PassManager.standard); what each changed goes into the manifest.
+        let (optimized, passesApplied) = try recorder.run(.optimize) { PassManager.optimize(model) }
 
         // lower: IR → C over a static memory plan.
         let generated = try recorder.run(.lower) { try CPUCodeGenerator.generate(optimized) }
@@ -100,7 +101,8 @@ extension Pipeline {
                 triple: compileTarget.triple,
                 variants: report.variants.map { ArtifactManifest.Variant(name: $0.name, features: $0.features) },
                 inputs: generated.inputs, outputs: generated.outputs, sourceModelSHA256: inspection.sourceSHA256,
-                opCountsBefore: model.graph.opHistogram, opCountsAfter: generated.opCounts, passesApplied: [],
+                opCountsBefore: model.graph.opHistogram, opCountsAfter: generated.opCounts,
+                passesApplied: passesApplied,
                 arenaBytes: generated.arenaBytes, weightsBytes: generated.weightsBytes,
                 files: ArtifactManifest.fileNames(library: compileTarget.libraryName),
                 library: compileTarget.libraryName, cpuOnly: compileTarget.cpuOnlyNote)

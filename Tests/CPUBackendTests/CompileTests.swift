@@ -244,3 +244,65 @@ struct DepthwiseTests {
         }
     }
 }
+
+@Suite("graph passes")
+struct PassTests {
+    /// Conv(x: [1,2,5,5], W: [3,2,3,3], pad 1) followed by BatchNormalization; `exposeConv` also makes the
+    /// Conv's output a graph output, which must keep the two apart.
+    static func model(exposeConv: Bool, w: [Float], bn: [[Float]]) -> ModelSpec {
+        ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("Conv", ["x", "w", "b"], ["c"], name: "conv", [("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec(
+                        "BatchNormalization", ["c", "g", "beta", "m", "v"], ["y"], name: "bn",
+                        [("epsilon", .float(1e-3))]),
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [1, 2, 5, 5])],
+                outputs: [ValueSpec("y", ElemType.float, [1, 3, 5, 5])]
+                    + (exposeConv ? [ValueSpec("c", ElemType.float, [1, 3, 5, 5])] : []),
+                initializers: [
+                    .float("w", [3, 2, 3, 3], w), .float("b", [3], [0.1, -0.2, 0.3]), .float("g", [3], bn[0]),
+                    .float("beta", [3], bn[1]), .float("m", [3], bn[2]), .float("v", [3], bn[3]),
+                ]))
+    }
+
+    @Test(
+        "BatchNormalization after a Conv folds into it, says so in the manifest, and computes the same",
+        arguments: [false, true])
+    func foldBatchNormalization(exposeConv: Bool) async throws {
+        var random = SeededGenerator(state: 42)
+        func values(_ count: Int, _ range: ClosedRange<Float>) -> [Float] {
+            (0..<count).map { _ in Float.random(in: range, using: &random) }
+        }
+        let (x, w) = (values(50, -1...1), values(54, -1...1))
+        let bn = [values(3, 0.5...1.5), values(3, -1...1), values(3, -1...1), values(3, 0.1...2)]
+        let directory = try TemporaryDirectory()
+        let result = try await compile(Self.model(exposeConv: exposeConv, w: w, bn: bn), in: directory)
+        #expect(result.manifest.passesApplied == (exposeConv ? [] : ["fold-batch-normalization: 1"]))
+        #expect((result.manifest.opCountsAfter["BatchNormalization"] ?? 0) == (exposeConv ? 1 : 0))
+        let y = floats(try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x)])[0])
+        let bias: [Double] = [0.1, -0.2, 0.3]
+        for o in 0..<3 {
+            for i in 0..<5 {
+                for j in 0..<5 {
+                    var sum = bias[o]
+                    for c in 0..<2 {
+                        for ki in 0..<3 {
+                            for kj in 0..<3 where (0..<5).contains(i + ki - 1) && (0..<5).contains(j + kj - 1) {
+                                sum +=
+                                    Double(x[(c * 5 + i + ki - 1) * 5 + j + kj - 1])
+                                    * Double(w[((o * 2 + c) * 3 + ki) * 3 + kj])
+                            }
+                        }
+                    }
+                    let normalized =
+                        Double(bn[0][o]) * (sum - Double(bn[2][o])) / (Double(bn[3][o]) + 1e-3).squareRoot()
+                        + Double(bn[1][o])
+                    let got = Double(y[(o * 5 + i) * 5 + j])
+                    #expect(abs(got - normalized) <= 1e-5 * max(1, abs(normalized)), "y[\(o),\(i),\(j)]")
+                }
+            }
+        }
+    }
+}
