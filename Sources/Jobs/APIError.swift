@@ -26,4 +26,17 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     static func notFound(_ name: String) -> APIError {
         APIError(.resourceNotFound, "Could not find compilation job with name \(name)")
     }
+
+    /// CreateCompilationJob with a name the account already uses.
+    static func alreadyExists(_ name: String) -> APIError {
+        APIError(.resourceInUse, "Compilation job \(name) already exists")
+    }
+
+    /// CreateCompilationJob while `active` jobs already use up the account's `limit`.
+    static func activeJobLimit(_ limit: Int, active: Int) -> APIError {
+        APIError(
+            .resourceLimitExceeded,
+            "The account-level service limit 'Number of concurrent compilation jobs' is \(limit) jobs, "
+                + "with current utilization of \(active) jobs; wait for jobs to end or stop some")
+    }
 }

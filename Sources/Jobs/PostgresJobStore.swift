@@ -194,15 +194,12 @@ public final class PostgresJobStore: JobStore {
                         """
                     ).first.map { try $0.decode(Int.self) } ?? 0
                 if active >= activeLimit {
-                    throw APIError(
-                        .resourceLimitExceeded,
-                        "The account-level service limit 'Number of concurrent compilation jobs' is \(activeLimit) jobs, "
-                            + "with current utilization of \(active) jobs; wait for jobs to end or stop some")
+                    throw APIError.activeJobLimit(activeLimit, active: active)
                 }
                 try write(record, connection, insert: true)
             }
         } catch is UniqueViolation {
-            throw APIError(.resourceInUse, "Compilation job \(record.name) already exists")
+            throw APIError.alreadyExists(record.name)
         }
     }
 

@@ -148,7 +148,7 @@ public final class SQLiteJobStore: JobStore {
     public func insert(_ record: JobRecord, activeLimit: Int) throws {
         try writeTransaction { db in
             if try fetch(record.account, record.name, db) != nil {
-                throw APIError(.resourceInUse, "Compilation job \(record.name) already exists")
+                throw APIError.alreadyExists(record.name)
             }
             let active =
                 try Int.fetchOne(
@@ -157,10 +157,7 @@ public final class SQLiteJobStore: JobStore {
                         "SELECT count(*) FROM jobs WHERE account = ? AND status IN ('STARTING', 'INPROGRESS', 'STOPPING')",
                     arguments: [record.account]) ?? 0
             if active >= activeLimit {
-                throw APIError(
-                    .resourceLimitExceeded,
-                    "The account-level service limit 'Number of concurrent compilation jobs' is \(activeLimit) jobs, "
-                        + "with current utilization of \(active) jobs; wait for jobs to end or stop some")
+                throw APIError.activeJobLimit(activeLimit, active: active)
             }
             try write(record, db, insert: true)
         }
