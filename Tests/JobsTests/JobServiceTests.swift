@@ -373,7 +373,9 @@ struct StopTests {
         let service = JobService(store: fixture.store)
         _ = try service.create(fixture.request("job"))
         var environment = fixture.environment()
-        environment.stageDelays = [stage: 30]
+        // Stretched far beyond the bound below, so a stop that is slow to arrive under a loaded machine
+        // still lands inside this stage, and "interrupted" cannot be confused with "ran to its end".
+        environment.stageDelays = [stage: 300]
         var runner = JobRunner(store: fixture.store, environment: environment)
         runner.renewEvery = 0.1
         runner.pollEvery = .milliseconds(50)
@@ -394,7 +396,7 @@ struct StopTests {
         try service.stop(.init(compilationJobName: "job"))
         let started = Date()
         let record = try #require(try await running.value)
-        #expect(Date().timeIntervalSince(started) < 20, "the 30 s stage was not interrupted")
+        #expect(Date().timeIntervalSince(started) < 120, "the 300 s stage was not interrupted")
         #expect(record.status == .stopped)
         #expect(record.failureReason == "")
         #expect(record.stages.count == index + 1)
