@@ -146,6 +146,8 @@ public struct ClangDriver: Sendable {
         let staging = "\(cacheDirectory)/.staging-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: staging) }
+        let empty = "\(staging)/empty.c"
+        if !target.isWindows { try "".write(toFile: empty, atomically: true, encoding: .utf8) }
         for (library, functions) in names.sorted(by: { $0.key < $1.key }) {
             if target.isWindows {
                 let definition = "LIBRARY \(library)\nEXPORTS\n" + functions.map { "  \($0)\n" }.joined()
@@ -158,16 +160,16 @@ public struct ClangDriver: Sendable {
                         "/out:\(staging)/\(library.replacingOccurrences(of: ".dll", with: ".lib"))",
                     ], what: "making the import library of \(library)", tool: linkTool)
             } else {
-                let empty = "\(staging)/empty.c"
-                try "".write(toFile: empty, atomically: true, encoding: .utf8)
                 try await run(
                     [
                         "--target=\(target.triple)", "-shared", "-nostdlib", "-fuse-ld=lld", "-Wl,-soname,\(library)",
                         "-o", "\(staging)/\(library)", empty,
                     ], what: "making the stand-in for \(library)")
-                try FileManager.default.removeItem(atPath: empty)
             }
-            try? FileManager.default.removeItem(atPath: "\(staging)/\(library).def")
+        }
+        // Only the libraries are published: drop the inputs they were made from.
+        for input in [empty] + names.keys.map({ "\(staging)/\($0).def" }) {
+            try? FileManager.default.removeItem(atPath: input)
         }
         if !FileManager.default.fileExists(atPath: directory) {
             try? FileManager.default.moveItem(atPath: staging, toPath: directory)

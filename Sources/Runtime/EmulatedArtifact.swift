@@ -21,11 +21,14 @@ public protocol ArtifactExecutor: AnyObject, Sendable {
 /// target's C library) under qemu-user. Timings under emulation say nothing about the device.
 public final class EmulatedArtifact: ArtifactExecutor, @unchecked Sendable {
     public let manifest: ArtifactManifest
-    public let variant: String
+    public private(set) var variant: String
     public let emulation: String?
     let directory: String
     let threads: Int
     let tool: Emulator
+    /// The qemu binary and the runner it starts, found (and the runner built) once, at init.
+    let qemu: String
+    let runner: String
 
     /// How one architecture's Linux binaries run here.
     struct Emulator {
@@ -49,7 +52,7 @@ public final class EmulatedArtifact: ArtifactExecutor, @unchecked Sendable {
     ]
 
     /// The emulator for an artifact's triple, or the reason it cannot run here.
-    static func emulator(for manifest: ArtifactManifest, searchPath: String? = nil) throws -> Emulator {
+    static func emulator(for manifest: ArtifactManifest, searchPath: String? = nil) throws -> (Emulator, String) {
         let triple = manifest.triple
         if triple.contains("windows") {
             throw KilnError.client(
@@ -67,45 +70,42 @@ public final class EmulatedArtifact: ArtifactExecutor, @unchecked Sendable {
             throw KilnError.client(
                 .targetDevice, "this artifact is for \(triple), which this machine can neither run nor emulate")
         }
+        let qemu = findExecutable(emulator.qemu, searchPath: searchPath)
         let missing =
-            ([emulator.qemu].filter { findExecutable($0, searchPath: searchPath) == nil }
-                + [emulator.sysroot + "/lib/libc.so.6"].filter { !FileManager.default.fileExists(atPath: $0) })
-        if !missing.isEmpty {
+            (qemu == nil ? [emulator.qemu] : [])
+            + [emulator.sysroot + "/lib/libc.so.6"].filter { !FileManager.default.fileExists(atPath: $0) }
+        guard let qemu, missing.isEmpty else {
             throw KilnError.client(
                 .targetDevice,
                 "this artifact is for \(emulator.name) (\(triple)); running it here needs qemu-user and the \(emulator.name) C library, "
                     + "which are missing (\(missing.joined(separator: ", "))): apt-get install \(emulator.install)")
         }
-        return emulator
+        return (emulator, qemu)
     }
 
     public init(directory: String, manifest: ArtifactManifest, threads: Int = 1) throws {
         self.directory = directory
         self.manifest = manifest
         self.threads = threads
-        tool = try Self.emulator(for: manifest)
+        (tool, qemu) = try Self.emulator(for: manifest)
+        runner = try Self.runnerBinary(tool)
         emulation = "\(tool.qemu) (qemu-user emulation: timings say nothing about the device)"
-        let probe = try Self.invoke(tool, directory: directory, manifest: manifest, threads: threads, inputs: nil)
-        variant = probe.variant
+        variant = "?"
+        variant = try invoke(inputs: nil).variant
     }
 
     public func run(_ inputs: [Data]) throws -> [Data] {
-        try Self.invoke(tool, directory: directory, manifest: manifest, threads: threads, inputs: inputs).outputs
+        try invoke(inputs: inputs).outputs
     }
 
     public func time(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [Double] {
-        try Self.invoke(
-            tool, directory: directory, manifest: manifest, threads: threads, inputs: inputs, warmup: warmup,
-            iterations: iterations
-        ).times
+        try invoke(inputs: inputs, warmup: warmup, iterations: iterations).times
     }
 
     /// Runs the runner once. `inputs` nil: zero-filled inputs and no timed run (a load check).
-    static func invoke(
-        _ tool: Emulator, directory: String, manifest: ArtifactManifest, threads: Int, inputs: [Data]?,
-        warmup: Int = 0, iterations: Int = 1
-    ) throws -> (variant: String, times: [Double], outputs: [Data]) {
-        let runner = try runnerBinary(tool)
+    func invoke(inputs: [Data]?, warmup: Int = 0, iterations: Int = 1) throws -> (
+        variant: String, times: [Double], outputs: [Data]
+    ) {
         let scratch = FileManager.default.temporaryDirectory.path + "/kiln-emulated-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -126,7 +126,7 @@ public final class EmulatedArtifact: ArtifactExecutor, @unchecked Sendable {
         for (index, tensor) in manifest.outputs.enumerated() {
             arguments.append("\(scratch)/out\(index):\(LoadedArtifact.bytes(tensor))")
         }
-        let (status, output, errors) = try execute(findExecutable(tool.qemu)!, arguments)
+        let (status, output, errors) = try Self.execute(qemu, arguments)
         guard status == 0 else {
             let reason = errors.trimmingCharacters(in: .whitespacesAndNewlines)
             if reason.hasPrefix("cannot run this artifact here") {

@@ -184,7 +184,7 @@ public enum TargetCatalog {
 
     /// One code variant for a CPU named in CompilerOptions `mcpu`.
     static func variant(mcpu: String, triple: String) throws -> CPUVariant {
-        let architecture = CompileTarget(name: "", triple: triple, variants: []).architecture
+        let architecture = CompileTarget.Architecture(triple: triple)
         let known: [String: [String]]
         switch architecture {
         case .x86_64, .i686:
@@ -216,7 +216,7 @@ public enum TargetCatalog {
 
     /// `mattr` entries as clang target-feature flags, checked against the features Kiln knows per architecture.
     static func attributeFlags(_ mattr: [String], triple: String) throws -> [String] {
-        let architecture = CompileTarget(name: "", triple: triple, variants: []).architecture
+        let architecture = CompileTarget.Architecture(triple: triple)
         let allowed: Set<String>
         switch architecture {
         case .x86_64, .i686:

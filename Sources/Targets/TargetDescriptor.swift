@@ -142,14 +142,21 @@ public struct CompileTarget: Sendable, Equatable {
     /// The processor family, from the triple.
     public enum Architecture: String, Sendable {
         case x86_64, i686, aarch64, armv7
+
+        public init(triple: String) {
+            if triple.hasPrefix("x86_64") {
+                self = .x86_64
+            } else if triple.hasPrefix("i686") || triple.hasPrefix("i386") {
+                self = .i686
+            } else if triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") {
+                self = .aarch64
+            } else {
+                self = .armv7
+            }
+        }
     }
 
-    public var architecture: Architecture {
-        if triple.hasPrefix("x86_64") { return .x86_64 }
-        if triple.hasPrefix("i686") || triple.hasPrefix("i386") { return .i686 }
-        if triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") { return .aarch64 }
-        return .armv7
-    }
+    public var architecture: Architecture { Architecture(triple: triple) }
 
     public var isWindows: Bool { triple.contains("windows") }
     public var isAndroid: Bool { triple.contains("android") }
