@@ -80,7 +80,7 @@ public enum CPUCodeGenerator {
             context.emit(
                 "  /* #\(index) \(CSource.comment(node.qualifiedOpType)) '\(CSource.comment(node.name))': "
                     + "\(inputs.joined(separator: ", ")) -> \(outputs.joined(separator: ", ")) */")
-            try OperatorTable.table[node.opType]!.lower(&context, node, index)
+            try OperatorTable.table[node.qualifiedOpType]!.lower(&context, node, index)
         }
         for (output, source) in plan.finalCopies {
             let bytes = MemoryPlan.bytes(graph[source])
@@ -165,7 +165,7 @@ public enum CPUCodeGenerator {
         var badTypes: [String] = []
         for (index, node) in graph.nodes.enumerated() {
             let domain = node.domain.isEmpty || node.domain == "ai.onnx" ? "ai.onnx" : node.domain
-            guard domain == "ai.onnx", let entry = OperatorTable.table[node.opType] else {
+            guard let entry = OperatorTable.table[node.qualifiedOpType] else {
                 let label = "\(domain)::\(node.opType) (opset \(domain == "ai.onnx" ? opset : 1))"
                 if !missing.contains(label) { missing.append(label) }
                 continue

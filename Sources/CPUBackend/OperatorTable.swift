@@ -11,6 +11,7 @@ struct OperatorLowering: Sendable {
 
 /// Every operator the CPU backend compiles, one line each: the answer to
 /// "which ops does Kiln support?" (shape rules are in ModelIR's ShapeRules).
+/// Keys are ai.onnx op types, or `domain::Op` for other domains.
 public enum OperatorTable {
     static let float32: Set<DataType> = [.float32]
     static let anyType: Set<DataType> = Set(DataType.allCases.filter { CSource.type($0) != nil })
@@ -99,6 +100,21 @@ public enum OperatorTable {
         table["Det"] = OperatorLowering(types: E.floats, lower: L.lowerDet)
         for op in ["HannWindow", "HammingWindow", "BlackmanWindow"] {
             table[op] = OperatorLowering(types: [.int32, .int64], lower: L.lowerWindow)
+        }
+        typealias Q = QuantizationLowerings
+        let quantized: Set<DataType> = [.int8, .uint8]
+        table["QuantizeLinear"] = OperatorLowering(types: [.float32, .int32], lower: Q.lowerQuantizeLinear)
+        table["DequantizeLinear"] = OperatorLowering(
+            types: [.int8, .uint8, .int16, .uint16, .int32], lower: Q.lowerDequantizeLinear)
+        table["DynamicQuantizeLinear"] = OperatorLowering(types: float32, lower: Q.lowerDynamicQuantizeLinear)
+        for op in ["MatMulInteger", "QLinearMatMul"] {
+            table[op] = OperatorLowering(types: quantized, lower: Q.lowerIntegerMatMul)
+        }
+        for op in ["ConvInteger", "QLinearConv"] {
+            table[op] = OperatorLowering(types: quantized, lower: Q.lowerIntegerConv)
+        }
+        for op in ["com.microsoft::QLinearAdd", "com.microsoft::QLinearMul"] {
+            table[op] = OperatorLowering(types: quantized, lower: Q.lowerQLinearBinary)
         }
         return table
     }()

@@ -171,15 +171,19 @@ struct ConformanceCase {
             guard results.count == expected.count else {
                 return ConformanceResult(name: name, ops: ops, outcome: .failed, reason: "output count differs")
             }
+            var note = bound.isEmpty ? "" : "with \(bound.joined(separator: ", ")) fixed at compile time"
             for (index, (actual, reference)) in zip(results, expected).enumerated() {
+                if Self.wrappingReference.contains(name), let saturated = Self.saturatedElements(actual, reference) {
+                    note =
+                        "\(saturated) element(s) saturate where the test data wraps around (ONNX Runtime saturates too)"
+                    continue
+                }
                 if let problem = Self.compare(actual, reference, manifest.outputs[index]) {
                     return ConformanceResult(
                         name: name, ops: ops, outcome: .failed, reason: "output \(index): \(problem)")
                 }
             }
-            return ConformanceResult(
-                name: name, ops: ops, outcome: .passed,
-                reason: bound.isEmpty ? "" : "with \(bound.joined(separator: ", ")) fixed at compile time")
+            return ConformanceResult(name: name, ops: ops, outcome: .passed, reason: note)
         } catch let error as KilnError {
             return ConformanceResult(name: name, ops: ops, outcome: .failed, reason: error.failureReason)
         } catch {
@@ -231,6 +235,26 @@ struct ConformanceCase {
             }
         }
         return bound.isEmpty ? nil : ("{" + members.joined(separator: ", ") + "}", bound)
+    }
+
+    /// Tests whose expected int8 output wraps on overflow (onnx 1.17's reference QLinearMatMul casts
+    /// without saturating) where the spec and ONNX Runtime saturate.
+    static let wrappingReference: Set<String> = [
+        "test_qlinearmatmul_2D_int8_float16", "test_qlinearmatmul_2D_int8_float32",
+        "test_qlinearmatmul_3D_int8_float16", "test_qlinearmatmul_3D_int8_float32",
+    ]
+
+    /// For an int8 output: how many elements differ from the reference, if every one that does is
+    /// saturated (-128 or 127); nil when some other element differs or nothing does.
+    static func saturatedElements(_ actual: Data, _ reference: Constant) -> Int? {
+        guard reference.dataType == .int8, actual.count == reference.storage.count else { return nil }
+        let want = Array(reference.storage.bytes)
+        var count = 0
+        for (a, b) in zip(actual, want) where a != b {
+            guard Int8(bitPattern: a) == .min || Int8(bitPattern: a) == .max else { return nil }
+            count += 1
+        }
+        return count > 0 ? count : nil
     }
 
     /// nil when equal within rtol 1e-4 / atol 1e-5 (floats) or exactly (integers, bools).

@@ -203,10 +203,13 @@ enum NeuralNetworkLowerings {
         )
     }
 
-    static func lowerMatMul(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
-        guard let a = node.inputs[0], let b = node.inputs[1], let y = node.outputs[0] else { return }
-        var sa = c.shape(a)
-        var sb = c.shape(b)
+    /// MatMul's batch broadcasting: m, k, n, the number of products and each product's element offsets
+    /// into A and B (1-D operands promoted as ONNX says).
+    static func matMulBatches(_ shapeA: [Int], _ shapeB: [Int]) -> (
+        m: Int, k: Int, n: Int, total: Int, offsetsA: [Int], offsetsB: [Int]
+    ) {
+        var sa = shapeA
+        var sb = shapeB
         if sa.count == 1 { sa = [1] + sa }
         if sb.count == 1 { sb = sb + [1] }
         let (m, k, n) = (sa[sa.count - 2], sa[sa.count - 1], sb[sb.count - 1])
@@ -236,6 +239,12 @@ enum NeuralNetworkLowerings {
             offsetsA.append(oa * m * k)
             offsetsB.append(ob * k * n)
         }
+        return (m, k, n, total, offsetsA, offsetsB)
+    }
+
+    static func lowerMatMul(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let a = node.inputs[0], let b = node.inputs[1], let y = node.outputs[0] else { return }
+        let (m, k, n, total, offsetsA, offsetsB) = matMulBatches(c.shape(a), c.shape(b))
         let gemm = c.dataType(a) == .float64 ? "dgemm" : "sgemm"
         let one = CSource.literal(1, as: c.dataType(a))
         let zero = CSource.literal(0, as: c.dataType(a))

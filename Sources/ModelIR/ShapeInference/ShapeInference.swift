@@ -42,8 +42,7 @@ public struct ShapeInference {
             if !report.uncoveredOps.isEmpty { return report }
         }
         for (index, node) in graph.nodes.enumerated() {
-            guard let rule = node.domain.isEmpty || node.domain == "ai.onnx" ? ShapeRules.table[node.opType] : nil
-            else {
+            guard let rule = ShapeRules.table[node.qualifiedOpType] else {
                 recordUncovered(node, &report)
                 continue
             }
@@ -99,7 +98,7 @@ public struct ShapeInference {
     }
 
     private func hasRule(_ node: Node) -> Bool {
-        (node.domain.isEmpty || node.domain == "ai.onnx") && ShapeRules.table[node.opType] != nil
+        ShapeRules.table[node.qualifiedOpType] != nil
     }
 
     /// An op without a Kiln rule: fine when libonnx typed it, a gap when Kiln is the authority.

@@ -78,6 +78,7 @@ public enum ShapeRules {
         table["Pad"] = pad
         table["Expand"] = expand
         table["Tile"] = tile
+        addQuantizationRules(&table)
         table["Range"] = range
         table["CastLike"] = {
             [InferredOutput($0.dataType(1), $0.shape(0), values: $0.dataType(1).isInteger ? $0.value(0) : nil)]
