@@ -11,6 +11,9 @@ struct LoweringContext {
     private(set) var lines: [String] = []
     private(set) var declared: Set<ValueID> = []
     private(set) var declarations: [String] = []
+    /// File-scope C (helper functions) placed before the run function, each block once.
+    private(set) var preamble: [String] = []
+    private var preambleKeys: Set<String> = []
     /// Scratch floats the kernels need beyond the arena (im2col), as the maximum over nodes.
     var scratchFloats = 0
 
@@ -21,6 +24,11 @@ struct LoweringContext {
     }
 
     mutating func emit(_ line: String) { lines.append(line) }
+
+    /// Adds file-scope `lines` to the preamble unless a block named `key` is there already.
+    mutating func emitOnce(_ key: String, _ lines: [String]) {
+        if preambleKeys.insert(key).inserted { preamble += lines }
+    }
 
     func shape(_ id: ValueID) -> [Int] { graph[id].type?.staticShape ?? [] }
 

@@ -116,6 +116,22 @@ public enum OperatorTable {
         for op in ["com.microsoft::QLinearAdd", "com.microsoft::QLinearMul"] {
             table[op] = OperatorLowering(types: quantized, lower: Q.lowerQLinearBinary)
         }
+        table["com.microsoft::QLinearGlobalAveragePool"] = OperatorLowering(
+            types: quantized, lower: Q.lowerQLinearGlobalAveragePool)
+        typealias ML = MachineLearningLowerings
+        let features: Set<DataType> = [.float32, .float64, .int64, .int32]
+        for op in ["TreeEnsembleClassifier", "TreeEnsembleRegressor"] {
+            table["ai.onnx.ml::" + op] = OperatorLowering(types: features, lower: ML.lowerTreeEnsemble)
+        }
+        table["ai.onnx.ml::LinearClassifier"] = OperatorLowering(types: features, lower: ML.lowerLinearClassifier)
+        table["ai.onnx.ml::LinearRegressor"] = OperatorLowering(types: features, lower: ML.lowerLinearRegressor)
+        table["ai.onnx.ml::Normalizer"] = OperatorLowering(types: features, lower: ML.lowerNormalizer)
+        table["ai.onnx.ml::Scaler"] = OperatorLowering(types: features, lower: ML.lowerScaler)
+        table["ai.onnx.ml::Binarizer"] = OperatorLowering(types: E.numeric, lower: ML.lowerBinarizer)
+        table["ai.onnx.ml::ArrayFeatureExtractor"] = OperatorLowering(
+            types: anyType, lower: ML.lowerArrayFeatureExtractor)
+        table["ai.onnx.ml::LabelEncoder"] = OperatorLowering(
+            types: [.int64, .int32, .int16, .int8, .uint8], lower: ML.lowerLabelEncoder)
         return table
     }()
 

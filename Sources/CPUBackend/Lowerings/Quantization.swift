@@ -79,7 +79,7 @@ enum QuantizationLowerings {
         let z = parameter(&c, zero, index: channel, fallback: "0")
         let (px, py) = (c.pointer(x), c.pointer(y))
         c.emit("  for (size_t i = 0; i < \(c.count(y)); i++) {")
-        c.emit("    float v = nearbyintf((float)\(px)[i] / \(s)) + (float)\(z);")
+        c.emit("    float v = nearbyint((float)\(px)[i] / \(s)) + (float)\(z);")
         c.emit("    \(py)[i] = (\(c.ctype(y)))(v < \(low) ? \(low) : v > \(high) ? \(high) : v); }")
     }
 
@@ -118,11 +118,11 @@ enum QuantizationLowerings {
         )
         c.emit("    float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;")
         c.emit("    float zf = 0.0f - lo / scale; zf = zf < 0.0f ? 0.0f : zf > 255.0f ? 255.0f : zf;")
-        c.emit("    uint8_t zero = (uint8_t)nearbyintf(zf);")
+        c.emit("    uint8_t zero = (uint8_t)nearbyint(zf);")
         if let scaleOut { c.emit("    \(scaleOut)[0] = scale;") }
         if let zeroOut { c.emit("    \(zeroOut)[0] = zero;") }
         c.emit("    for (size_t i = 0; i < \(c.count(y)); i++) {")
-        c.emit("      float v = nearbyintf(\(px)[i] / scale) + (float)zero;")
+        c.emit("      float v = nearbyint(\(px)[i] / scale) + (float)zero;")
         c.emit("      \(py)[i] = (uint8_t)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v); } }")
     }
 
@@ -173,7 +173,7 @@ enum QuantizationLowerings {
         let z = parameter(&c, zero, index: "0", fallback: "0")
         c.emit("      { float zf = (float)\(z), v = (float)\(acc) * (\(scale));")
         c.emit("        v = v < \(low) - zf ? \(low) - zf : v > \(high) - zf ? \(high) - zf : v;")
-        c.emit("        \(target) = (\(CSource.type(type)!))((int32_t)nearbyintf(v) + (int32_t)zf); }")
+        c.emit("        \(target) = (\(CSource.type(type)!))((int32_t)nearbyint(v) + (int32_t)zf); }")
     }
 
     // MARK: convolution
@@ -275,8 +275,39 @@ enum QuantizationLowerings {
         c.emit("  {")
         c.emit("#pragma clang fp contract(off)")
         c.emitElementwise(output: y, operands: [a, b]) { loads in
-            "({ float v_ = nearbyintf(\(combine(loads[0], loads[1]))) + (float)\(cz); (\(type))(v_ < \(low) ? \(low) : v_ > \(high) ? \(high) : v_); })"
+            "({ float v_ = nearbyint(\(combine(loads[0], loads[1]))) + (float)\(cz); (\(type))(v_ < \(low) ? \(low) : v_ > \(high) ? \(high) : v_); })"
         }
+        c.emit("  }")
+    }
+}
+
+extension QuantizationLowerings {
+    /// com.microsoft QLinearGlobalAveragePool (NCHW or channels-last): int32 sums of each channel minus its
+    /// zero point, requantized with x_scale / (y_scale * pixels) as MLAS does.
+    static func lowerQLinearGlobalAveragePool(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard node.inputs.count >= 4, let x = node.inputs[0], let xScale = node.inputs[1], let yScale = node.inputs[3],
+            let y = node.outputs[0]
+        else {
+            throw c.notImplemented(node, index, "QLinearGlobalAveragePool needs X, its scale and Y's scale")
+        }
+        let xs = c.shape(x)
+        guard xs.count >= 3 else { throw c.notImplemented(node, index, "an input of rank \(xs.count)") }
+        let channelsLast = (node.int("channels_last") ?? 0) != 0
+        let channels = channelsLast ? xs[xs.count - 1] : xs[1]
+        let pixels = channelsLast ? xs[1..<(xs.count - 1)].reduce(1, *) : xs[2...].reduce(1, *)
+        let xz = parameter(&c, node.inputs[2], index: "0", fallback: "0")
+        let (px, py) = (c.pointer(x), c.pointer(y))
+        let scale = "\(c.pointer(xScale))[0] / (\(c.pointer(yScale))[0] * (float)\(pixels))"
+        let zero = node.inputs.count > 4 ? node.inputs[4] : nil
+        let (pixelStride, channelStride) = channelsLast ? (channels, 1) : (1, pixels)
+        c.emit("  for (size_t b = 0; b < \(xs[0]); b++) for (size_t m = 0; m < \(channels); m++) {")
+        c.emit("    int32_t acc = -(int32_t)\(xz) * \(pixels);")
+        c.emit(
+            "    for (size_t p = 0; p < \(pixels); p++) acc += (int32_t)\(px)[b * \(channels * pixels) + m * \(channelStride) + p * \(pixelStride)];"
+        )
+        try emitRequantize(
+            &c, node, index, acc: "acc", scale: scale, zero: zero, target: "\(py)[b * \(channels) + m]",
+            type: c.dataType(y))
         c.emit("  }")
     }
 }

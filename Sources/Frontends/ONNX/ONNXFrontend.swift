@@ -205,6 +205,14 @@ public enum ONNXFrontend {
 
     /// After check, every tensor the main graph computes has a static shape.
     static func requireStaticShapes(_ graph: Graph) throws {
+        // Ops whose outputs have no tensor form: say what to do instead.
+        if graph.nodes.contains(where: { $0.domain == "ai.onnx.ml" && $0.opType == "ZipMap" }) {
+            throw KilnError.client(
+                .operatorNotImplemented,
+                "ai.onnx.ml::ZipMap produces a sequence of maps, which has no tensor form; export the model without it "
+                    + "(skl2onnx: options={id(model): {'zipmap': False}}) to get the class probabilities as a [N, classes] tensor"
+            )
+        }
         // Ops that neither libonnx nor Kiln knows leave their outputs untyped: name them all as not implemented.
         var unknown: [String] = []
         for node in graph.nodes where !node.domain.isEmpty && node.domain != "ai.onnx" && node.domain != "ai.onnx.ml" {

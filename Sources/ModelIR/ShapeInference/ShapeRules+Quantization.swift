@@ -27,6 +27,16 @@ extension ShapeRules {
         for op in ["com.microsoft::QLinearAdd", "com.microsoft::QLinearMul"] {
             table[op] = { c in [InferredOutput(c.dataType(0), try broadcast(c.shape(0), c.shape(3), c))] }
         }
+        table["com.microsoft::QLinearGlobalAveragePool"] = { c in
+            let x = c.shape(0)
+            guard x.count >= 3 else { throw c.fail("QLinearGlobalAveragePool needs a rank-3 or higher input") }
+            let channelsLast = (c.node.int("channels_last") ?? 0) != 0
+            let shape =
+                channelsLast
+                ? [x[0]] + Array(repeating: 1, count: x.count - 2) + [x[x.count - 1]]
+                : [x[0], x[1]] + Array(repeating: 1, count: x.count - 2)
+            return [InferredOutput(c.dataType(0), shape)]
+        }
     }
 
     /// The output type: the zero point's, else `output_dtype` (opset 21), else uint8.

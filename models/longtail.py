@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""The long tail of real models, checked against ONNX Runtime: classic-ML
+(ai.onnx.ml) models built with onnx.helper, int8/uint8 models quantized with
+onnxruntime.quantization (dynamic, static QOperator, static QDQ), LSTM,
+control flow (If, Loop, Scan) and scalar inputs. Each model is generated with
+seeded data, compiled with `kiln compile` for this machine, run with
+`kiln run`, and compared with ONNX Runtime on the same inputs: integer
+outputs must be equal, float outputs within max |kiln - ort| / max |ort| <= 1e-4.
+Prints one line per model and ends with "longtail: N passed, M failed".
+
+Usage: python3 models/longtail.py [--kiln .build/debug/kiln] [name ...]
+(pip install numpy onnx onnxruntime)
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ML = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+MODELS = {}
+
+
+def model(name):
+    def register(function):
+        MODELS[name] = function
+        return function
+    return register
+
+
+def graph_model(nodes, inputs, outputs, initializers=(), opsets=None):
+    graph = helper.make_graph(nodes, "longtail", inputs, outputs, list(initializers))
+    built = helper.make_model(graph, opset_imports=opsets or [helper.make_opsetid("", 17)])
+    built.ir_version = 8
+    onnx.checker.check_model(built)
+    return built
+
+
+def tensor(name, type, shape):
+    return helper.make_tensor_value_info(name, type, shape)
+
+
+# ---------------------------------------------------------------- classic ML
+
+def random_trees(rng, trees, depth, features, targets, class_mode):
+    """Full binary trees in ONNX's attribute form; class_mode 'all' puts a weight for every target on each
+    leaf, 'one' a single weight on target 0."""
+    attrs = {k: [] for k in ["nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
+                             "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true"]}
+    weights = {k: [] for k in ["treeids", "nodeids", "ids", "weights"]}
+    modes = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT"]
+    for tree in range(trees):
+        count = 2 ** (depth + 1) - 1
+        for node in range(count):
+            leaf = node >= 2 ** depth - 1
+            attrs["nodes_treeids"].append(tree)
+            attrs["nodes_nodeids"].append(node)
+            attrs["nodes_featureids"].append(0 if leaf else int(rng.integers(features)))
+            attrs["nodes_values"].append(0.0 if leaf else float(np.round(rng.standard_normal(), 3)))
+            attrs["nodes_modes"].append("LEAF" if leaf else modes[int(rng.integers(len(modes)))])
+            attrs["nodes_truenodeids"].append(0 if leaf else 2 * node + 1)
+            attrs["nodes_falsenodeids"].append(0 if leaf else 2 * node + 2)
+            attrs["nodes_missing_value_tracks_true"].append(int(rng.integers(2)))
+            if leaf:
+                for target in (range(targets) if class_mode == "all" else [0]):
+                    weights["treeids"].append(tree)
+                    weights["nodeids"].append(node)
+                    weights["ids"].append(target)
+                    weights["weights"].append(float(np.round(rng.uniform(-1, 1), 3)))
+    return attrs, weights
+
+
+def tree_classifier(seed, classes, class_mode, post, base=None, positive=False):
+    rng = np.random.default_rng(seed)
+    attrs, weights = random_trees(rng, 4, 3, 5, classes, class_mode)
+    if positive:
+        weights["weights"] = [abs(w) for w in weights["weights"]]
+    extra = {"base_values": base} if base else {}
+    node = helper.make_node(
+        "TreeEnsembleClassifier", ["X"], ["label", "probabilities"], domain="ai.onnx.ml",
+        classlabels_int64s=list(range(10, 10 + classes)), post_transform=post,
+        class_treeids=weights["treeids"], class_nodeids=weights["nodeids"], class_ids=weights["ids"],
+        class_weights=weights["weights"], **attrs, **extra)
+    x = rng.standard_normal((16, 5)).astype(np.float32)
+    x[3, 2] = np.nan
+    built = graph_model([node], [tensor("X", TensorProto.FLOAT, [16, 5])],
+                        [tensor("label", TensorProto.INT64, [16]), tensor("probabilities", TensorProto.FLOAT, [16, classes])],
+                        opsets=ML)
+    return built, {"X": x}
+
+
+model("tree-classifier-multiclass")(lambda: tree_classifier(1, 3, "all", "NONE", base=[0.1, -0.2, 0.3]))
+model("tree-classifier-softmax")(lambda: tree_classifier(2, 4, "all", "SOFTMAX"))
+model("tree-classifier-binary")(lambda: tree_classifier(3, 2, "all", "NONE"))
+model("tree-classifier-binary-logistic")(lambda: tree_classifier(4, 2, "one", "LOGISTIC"))
+model("tree-classifier-binary-positive")(lambda: tree_classifier(5, 2, "one", "NONE", positive=True))
+
+
+def tree_regressor(seed, targets, aggregate, base=None, post="NONE"):
+    rng = np.random.default_rng(seed)
+    attrs, weights = random_trees(rng, 5, 3, 6, targets, "all")
+    extra = {"base_values": base} if base else {}
+    node = helper.make_node(
+        "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=targets, aggregate_function=aggregate,
+        post_transform=post, target_treeids=weights["treeids"], target_nodeids=weights["nodeids"],
+        target_ids=weights["ids"], target_weights=weights["weights"], **attrs, **extra)
+    x = rng.standard_normal((8, 6)).astype(np.float32)
+    built = graph_model([node], [tensor("X", TensorProto.FLOAT, [8, 6])], [tensor("Y", TensorProto.FLOAT, [8, targets])],
+                        opsets=ML)
+    return built, {"X": x}
+
+
+model("tree-regressor-sum")(lambda: tree_regressor(6, 2, "SUM", base=[0.5, -0.5]))
+model("tree-regressor-average")(lambda: tree_regressor(7, 1, "AVERAGE", base=[1.5]))
+model("tree-regressor-min")(lambda: tree_regressor(8, 3, "MIN"))
+model("tree-regressor-max")(lambda: tree_regressor(9, 1, "MAX"))
+
+
+@model("linear-classifier-pipeline")
+def linear_classifier_pipeline():
+    """skl2onnx's LogisticRegression shape: Scaler → LinearClassifier (softmax) → Normalizer, int labels."""
+    rng = np.random.default_rng(10)
+    nodes = [
+        helper.make_node("Scaler", ["X"], ["scaled"], domain="ai.onnx.ml", offset=[0.1, -0.2, 0.3, 0.0],
+                         scale=[2.0, 0.5, 1.0, 3.0]),
+        helper.make_node("LinearClassifier", ["scaled"], ["label", "raw"], domain="ai.onnx.ml",
+                         coefficients=rng.standard_normal(12).round(3).tolist(), intercepts=[0.1, 0.0, -0.1],
+                         classlabels_ints=[3, 5, 7], post_transform="SOFTMAX", multi_class=1),
+        helper.make_node("Normalizer", ["raw"], ["probabilities"], domain="ai.onnx.ml", norm="L1"),
+    ]
+    built = graph_model(nodes, [tensor("X", TensorProto.FLOAT, [10, 4])],
+                        [tensor("label", TensorProto.INT64, [10]), tensor("probabilities", TensorProto.FLOAT, [10, 3])],
+                        opsets=ML)
+    return built, {"X": rng.standard_normal((10, 4)).astype(np.float32)}
+
+
+@model("linear-classifier-binary")
+def linear_classifier_binary():
+    rng = np.random.default_rng(11)
+    node = helper.make_node("LinearClassifier", ["X"], ["label", "probabilities"], domain="ai.onnx.ml",
+                            coefficients=rng.standard_normal(4).round(3).tolist(), intercepts=[0.2],
+                            classlabels_ints=[0, 1], post_transform="LOGISTIC")
+    built = graph_model([node], [tensor("X", TensorProto.FLOAT, [10, 4])],
+                        [tensor("label", TensorProto.INT64, [10]), tensor("probabilities", TensorProto.FLOAT, [10, 2])],
+                        opsets=ML)
+    return built, {"X": rng.standard_normal((10, 4)).astype(np.float32)}
+
+
+@model("linear-regressor")
+def linear_regressor():
+    rng = np.random.default_rng(12)
+    node = helper.make_node("LinearRegressor", ["X"], ["Y"], domain="ai.onnx.ml", targets=2,
+                            coefficients=rng.standard_normal(10).round(3).tolist(), intercepts=[0.5, -1.0])
+    built = graph_model([node], [tensor("X", TensorProto.FLOAT, [6, 5])], [tensor("Y", TensorProto.FLOAT, [6, 2])],
+                        opsets=ML)
+    return built, {"X": rng.standard_normal((6, 5)).astype(np.float32)}
+
+
+@model("ml-preprocessing")
+def ml_preprocessing():
+    rng = np.random.default_rng(13)
+    nodes = [
+        helper.make_node("Normalizer", ["X"], ["l2"], domain="ai.onnx.ml", norm="L2"),
+        helper.make_node("Normalizer", ["X"], ["mx"], domain="ai.onnx.ml", norm="MAX"),
+        helper.make_node("Binarizer", ["X"], ["bin"], domain="ai.onnx.ml", threshold=0.25),
+        helper.make_node("ArrayFeatureExtractor", ["X", "pick"], ["picked"], domain="ai.onnx.ml"),
+        helper.make_node("LabelEncoder", ["codes"], ["mapped"], domain="ai.onnx.ml", keys_int64s=[1, 2, 3],
+                         values_int64s=[10, 20, 30], default_int64=-7),
+        helper.make_node("LabelEncoder", ["codes"], ["weights"], domain="ai.onnx.ml", keys_int64s=[1, 2],
+                         values_floats=[0.5, 1.5], default_float=-1.0),
+    ]
+    built = graph_model(
+        nodes, [tensor("X", TensorProto.FLOAT, [5, 4]), tensor("codes", TensorProto.INT64, [7])],
+        [tensor("l2", TensorProto.FLOAT, [5, 4]), tensor("mx", TensorProto.FLOAT, [5, 4]),
+         tensor("bin", TensorProto.FLOAT, [5, 4]), tensor("picked", TensorProto.FLOAT, [5, 2]),
+         tensor("mapped", TensorProto.INT64, [7]), tensor("weights", TensorProto.FLOAT, [7])],
+        [numpy_helper.from_array(np.array([3, 0], dtype=np.int64), "pick")], opsets=ML)
+    return built, {"X": rng.standard_normal((5, 4)).astype(np.float32),
+                   "codes": np.array([1, 2, 3, 4, 0, 2, 1], dtype=np.int64)}
+
+
+# ---------------------------------------------------------------- quantized
+
+def small_cnn(seed):
+    """A float CNN for the quantizers: Conv-Relu-Conv + residual Add, GlobalAveragePool, MatMul head."""
+    rng = np.random.default_rng(seed)
+
+    def weight(name, shape, scale):
+        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+    inits = [weight("w1", (8, 3, 3, 3), 0.3), weight("b1", (8,), 0.1), weight("w2", (8, 8, 3, 3), 0.15),
+             weight("b2", (8,), 0.1), weight("fc", (8, 10), 0.3), weight("fcb", (10,), 0.1),
+             numpy_helper.from_array(np.array([1, 8], dtype=np.int64), "flat")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r1"], ["sum"]),
+        helper.make_node("Relu", ["sum"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["pool"]),
+        helper.make_node("Reshape", ["pool", "flat"], ["v"]),
+        helper.make_node("MatMul", ["v", "fc"], ["mm"]),
+        helper.make_node("Add", ["mm", "fcb"], ["y"]),
+    ]
+    built = graph_model(nodes, [tensor("x", TensorProto.FLOAT, [1, 3, 12, 12])], [tensor("y", TensorProto.FLOAT, [1, 10])],
+                        inits, opsets=[helper.make_opsetid("", 13)])
+    return built, {"x": rng.standard_normal((1, 3, 12, 12)).astype(np.float32)}
+
+
+def quantized(kind, seed):
+    from onnxruntime import quantization as q
+    built, inputs = small_cnn(seed)
+    work = tempfile.mkdtemp(prefix="kiln-quant-")
+    source, target = os.path.join(work, "float.onnx"), os.path.join(work, "quant.onnx")
+    onnx.save(built, source)
+    if kind == "dynamic":
+        q.quantize_dynamic(source, target, weight_type=q.QuantType.QUInt8, op_types_to_quantize=["Conv", "MatMul"])
+    else:
+        rng = np.random.default_rng(seed + 100)
+        samples = [{"x": rng.standard_normal((1, 3, 12, 12)).astype(np.float32)} for _ in range(8)]
+
+        class Reader(q.CalibrationDataReader):
+            def __init__(self):
+                self.items = iter(samples)
+
+            def get_next(self):
+                return next(self.items, None)
+
+        q.quantize_static(source, target, Reader(),
+                          quant_format=q.QuantFormat.QOperator if kind == "qoperator" else q.QuantFormat.QDQ,
+                          activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8, per_channel=kind == "qdq")
+    return onnx.load(target), inputs
+
+
+model("quantized-dynamic-cnn")(lambda: quantized("dynamic", 20))
+model("quantized-static-qoperator-cnn")(lambda: quantized("qoperator", 21))
+model("quantized-static-qdq-cnn")(lambda: quantized("qdq", 22))
+
+
+@model("quantize-roundtrip")
+def quantize_roundtrip():
+    """QuantizeLinear per axis to int8, DynamicQuantizeLinear, MatMulInteger with per-row zero points."""
+    rng = np.random.default_rng(23)
+    inits = [numpy_helper.from_array(np.array([0.02, 0.05, 0.1], dtype=np.float32), "scale"),
+             numpy_helper.from_array(np.array([0, 3, -5], dtype=np.int8), "zero"),
+             numpy_helper.from_array(rng.integers(0, 255, (6, 5)).astype(np.uint8), "B"),
+             numpy_helper.from_array(np.array(128, dtype=np.uint8), "bz")]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"], axis=1),
+        helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["dq"], axis=1),
+        helper.make_node("DynamicQuantizeLinear", ["a"], ["aq", "as", "az"]),
+        helper.make_node("MatMulInteger", ["aq", "B", "az", "bz"], ["mm"]),
+    ]
+    built = graph_model(
+        nodes, [tensor("x", TensorProto.FLOAT, [2, 3, 4]), tensor("a", TensorProto.FLOAT, [4, 6])],
+        [tensor("q", TensorProto.INT8, [2, 3, 4]), tensor("dq", TensorProto.FLOAT, [2, 3, 4]),
+         tensor("aq", TensorProto.UINT8, [4, 6]), tensor("as", TensorProto.FLOAT, []), tensor("az", TensorProto.UINT8, []),
+         tensor("mm", TensorProto.INT32, [4, 5])], inits)
+    x = (rng.standard_normal((2, 3, 4)) * 5).astype(np.float32)
+    x[0, 0, 0] = 0.01  # exactly half a step: round half to even
+    return built, {"x": x, "a": rng.standard_normal((4, 6)).astype(np.float32)}
+
+
+# ---------------------------------------------------------------- running
+
+def run_ort(built, inputs):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    if any(node.op_type == "DequantizeLinear" for node in built.graph.node if node.input[0] not in
+           {i.name for i in built.graph.initializer}) and any(node.op_type == "QuantizeLinear" for node in built.graph.node):
+        # QDQ graphs: ONNX defines them by their float ops; ONNX Runtime's optimizer would fuse
+        # DequantizeLinear-op-QuantizeLinear groups into integer kernels that round differently.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(built.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, inputs)))
+
+
+def check(name, kiln, work):
+    built, inputs = MODELS[name]()
+    expected = run_ort(built, inputs)
+    directory = os.path.join(work, name)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "model.onnx")
+    onnx.save(built, path)
+    compiled = subprocess.run([kiln, "compile", "--model", path, "--target-device", "ml_c5", "--output",
+                               os.path.join(directory, "out"), "--json"], capture_output=True, text=True)
+    if compiled.returncode != 0:
+        return False, "compile: " + (compiled.stderr.strip().splitlines() or ["?"])[-1]
+    artifact = json.loads(compiled.stdout)["artifactPath"]
+    arguments = []
+    for key, value in inputs.items():
+        file = os.path.join(directory, f"input_{len(arguments)}.npy")
+        np.save(file, value)
+        arguments += ["--input", f"{key}={file}"]
+    results = os.path.join(directory, "results")
+    ran = subprocess.run([kiln, "run", artifact, "--output-dir", results] + arguments, capture_output=True, text=True)
+    if ran.returncode != 0:
+        return False, "run: " + (ran.stderr.strip().splitlines() or ["?"])[-1]
+    notes = []
+    ok = True
+    for output, reference in expected.items():
+        got = np.load(os.path.join(results, f"{output}.npy"))
+        if got.shape != reference.shape or got.dtype != reference.dtype:
+            return False, f"{output}: {got.dtype}{list(got.shape)}, ONNX Runtime {reference.dtype}{list(reference.shape)}"
+        if np.issubdtype(reference.dtype, np.floating):
+            scale = max(float(np.nanmax(np.abs(reference))) if reference.size else 0.0, 1e-30)
+            error = float(np.nanmax(np.abs(got.astype(np.float64) - reference))) / scale if reference.size else 0.0
+            ok &= error <= 1e-4 and np.array_equal(np.isnan(got), np.isnan(reference))
+            notes.append(f"{output} {error:.1e}")
+        else:
+            differing = int(np.count_nonzero(got != reference))
+            ok &= differing == 0
+            notes.append(f"{output} {'exact' if differing == 0 else f'{differing} differ'}")
+    return ok, ", ".join(notes)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kiln", default=".build/debug/kiln")
+    parser.add_argument("names", nargs="*")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="kiln-longtail-")
+    passed = failed = 0
+    for name in args.names or MODELS:
+        try:
+            ok, detail = check(name, os.path.abspath(args.kiln), work)
+        except Exception as error:  # a generator or ONNX Runtime problem is a failure too
+            ok, detail = False, f"{type(error).__name__}: {error}"
+        passed, failed = passed + ok, failed + (not ok)
+        print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+    print(f"longtail: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
