@@ -266,6 +266,45 @@ def quantize_roundtrip():
     return built, {"x": x, "a": rng.standard_normal((4, 6)).astype(np.float32)}
 
 
+# ---------------------------------------------------------------- recurrent
+
+def recurrent(op, seed, direction, layout=0, lengths=False, clip=None, **attributes):
+    rng = np.random.default_rng(seed)
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    steps, batch, features, hidden = 5, 3, 4, 6
+    dirs = 2 if direction == "bidirectional" else 1
+    inits = [numpy_helper.from_array((rng.standard_normal((dirs, gates * hidden, features)) * 0.4).astype(np.float32), "W"),
+             numpy_helper.from_array((rng.standard_normal((dirs, gates * hidden, hidden)) * 0.4).astype(np.float32), "R"),
+             numpy_helper.from_array((rng.standard_normal((dirs, 2 * gates * hidden)) * 0.1).astype(np.float32), "B")]
+    names = ["X", "W", "R", "B", "lens" if lengths else "", "h0"] + (["c0"] if op == "LSTM" else [])
+    xs = [batch, steps, features] if layout else [steps, batch, features]
+    state = [batch, dirs, hidden] if layout else [dirs, batch, hidden]
+    inputs = [tensor("X", TensorProto.FLOAT, xs), tensor("h0", TensorProto.FLOAT, state)]
+    feeds = {"X": rng.standard_normal(xs).astype(np.float32), "h0": rng.standard_normal(state).astype(np.float32)}
+    if op == "LSTM":
+        inputs.append(tensor("c0", TensorProto.FLOAT, state))
+        feeds["c0"] = rng.standard_normal(state).astype(np.float32)
+    if lengths:
+        inputs.append(tensor("lens", TensorProto.INT32, [batch]))
+        feeds["lens"] = np.array([5, 2, 4], dtype=np.int32)
+    if clip is not None:
+        attributes["clip"] = clip
+    outputs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
+    node = helper.make_node(op, names, outputs, hidden_size=hidden, direction=direction, layout=layout, **attributes)
+    y = [batch, steps, dirs, hidden] if layout else [steps, dirs, batch, hidden]
+    built = graph_model([node], inputs, [tensor("Y", TensorProto.FLOAT, y)] +
+                        [tensor(name, TensorProto.FLOAT, state) for name in outputs[1:]], inits,
+                        opsets=[helper.make_opsetid("", 14)])
+    return built, feeds
+
+
+model("lstm-bidirectional-lengths")(lambda: recurrent("LSTM", 30, "bidirectional", lengths=True))
+model("lstm-reverse-clip")(lambda: recurrent("LSTM", 31, "reverse", clip=1.5))
+model("gru-forward")(lambda: recurrent("GRU", 32, "forward", lengths=True))
+model("gru-linear-before-reset")(lambda: recurrent("GRU", 33, "bidirectional", linear_before_reset=1))
+model("rnn-relu")(lambda: recurrent("RNN", 34, "forward", activations=["Relu"]))
+
+
 # ---------------------------------------------------------------- running
 
 def run_ort(built, inputs):

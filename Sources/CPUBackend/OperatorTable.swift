@@ -118,6 +118,9 @@ public enum OperatorTable {
         }
         table["com.microsoft::QLinearGlobalAveragePool"] = OperatorLowering(
             types: quantized, lower: Q.lowerQLinearGlobalAveragePool)
+        for op in ["LSTM", "GRU", "RNN"] {
+            table[op] = OperatorLowering(types: float32, lower: RecurrentLowerings.lower)
+        }
         typealias ML = MachineLearningLowerings
         let features: Set<DataType> = [.float32, .float64, .int64, .int32]
         for op in ["TreeEnsembleClassifier", "TreeEnsembleRegressor"] {

@@ -80,6 +80,7 @@ public enum ShapeRules {
         table["Tile"] = tile
         addQuantizationRules(&table)
         addMachineLearningRules(&table)
+        addRecurrentRules(&table)
         table["Range"] = range
         table["CastLike"] = {
             [InferredOutput($0.dataType(1), $0.shape(0), values: $0.dataType(1).isInteger ? $0.value(0) : nil)]
