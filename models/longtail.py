@@ -75,11 +75,11 @@ def random_trees(rng, trees, depth, features, targets, class_mode):
     return attrs, weights
 
 
-def tree_classifier(seed, classes, class_mode, post, base=None, positive=False):
+def tree_classifier(seed, classes, class_mode, post, base=None, positive=False, scale=1.0):
     rng = np.random.default_rng(seed)
     attrs, weights = random_trees(rng, 4, 3, 5, classes, class_mode)
     if positive:
-        weights["weights"] = [abs(w) for w in weights["weights"]]
+        weights["weights"] = [abs(w) * scale for w in weights["weights"]]
     extra = {"base_values": base} if base else {}
     node = helper.make_node(
         "TreeEnsembleClassifier", ["X"], ["label", "probabilities"], domain="ai.onnx.ml",
@@ -99,6 +99,7 @@ model("tree-classifier-softmax")(lambda: tree_classifier(2, 4, "all", "SOFTMAX")
 model("tree-classifier-binary")(lambda: tree_classifier(3, 2, "all", "NONE"))
 model("tree-classifier-binary-logistic")(lambda: tree_classifier(4, 2, "one", "LOGISTIC"))
 model("tree-classifier-binary-positive")(lambda: tree_classifier(5, 2, "one", "NONE", positive=True))
+model("tree-classifier-probit")(lambda: tree_classifier(14, 3, "all", "PROBIT", positive=True, scale=0.2))
 
 
 def tree_regressor(seed, targets, aggregate, base=None, post="NONE"):
@@ -266,6 +267,34 @@ def quantize_roundtrip():
     return built, {"x": x, "a": rng.standard_normal((4, 6)).astype(np.float32)}
 
 
+@model("qlinear-add-mul")
+def qlinear_add_mul():
+    """com.microsoft QLinearAdd and QLinearMul on uint8 with broadcasting, and int8 QLinearAdd."""
+    rng = np.random.default_rng(24)
+
+    def scalar(name, value, dtype):
+        return numpy_helper.from_array(np.array(value, dtype=dtype), name)
+
+    inits = [scalar("sa", 0.05, np.float32), scalar("za", 120, np.uint8), scalar("sb", 0.03, np.float32),
+             scalar("zb", 130, np.uint8), scalar("sc", 0.08, np.float32), scalar("zc", 125, np.uint8),
+             scalar("sm", 0.2, np.float32), scalar("zs", -3, np.int8), scalar("zt", 5, np.int8)]
+    ms = "com.microsoft"
+    nodes = [
+        helper.make_node("QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"], ["sum"], domain=ms),
+        helper.make_node("QLinearMul", ["a", "sa", "za", "b", "sb", "zb", "sm", "zc"], ["product"], domain=ms),
+        helper.make_node("QLinearAdd", ["s", "sa", "zs", "t", "sb", "zt", "sc", "zs"], ["signed"], domain=ms),
+    ]
+    built = graph_model(
+        nodes, [tensor("a", TensorProto.UINT8, [3, 4]), tensor("b", TensorProto.UINT8, [4]),
+                tensor("s", TensorProto.INT8, [2, 5]), tensor("t", TensorProto.INT8, [2, 5])],
+        [tensor("sum", TensorProto.UINT8, [3, 4]), tensor("product", TensorProto.UINT8, [3, 4]),
+         tensor("signed", TensorProto.INT8, [2, 5])], inits,
+        opsets=[helper.make_opsetid("", 17), helper.make_opsetid(ms, 1)])
+    return built, {"a": rng.integers(0, 256, (3, 4)).astype(np.uint8), "b": rng.integers(0, 256, 4).astype(np.uint8),
+                   "s": rng.integers(-128, 128, (2, 5)).astype(np.int8),
+                   "t": rng.integers(-128, 128, (2, 5)).astype(np.int8)}
+
+
 # ---------------------------------------------------------------- recurrent
 
 def recurrent(op, seed, direction, layout=0, lengths=False, clip=None, **attributes):
@@ -305,6 +334,139 @@ model("gru-linear-before-reset")(lambda: recurrent("GRU", 33, "bidirectional", l
 model("rnn-relu")(lambda: recurrent("RNN", 34, "forward", activations=["Relu"]))
 
 
+# ---------------------------------------------------------------- control flow and scalars
+
+def if_recurrent(constant_condition=None):
+    """A stateful step: if sum(x) > 0 the state moves (h' = tanh(x W + h U)), else it decays (h' = h / 2);
+    both branches read the outer x, h, W and U. Checked on inputs that take each branch."""
+    rng = np.random.default_rng(40)
+    inits = [numpy_helper.from_array((rng.standard_normal((4, 8)) * 0.5).astype(np.float32), "W"),
+             numpy_helper.from_array((rng.standard_normal((8, 8)) * 0.5).astype(np.float32), "U"),
+             numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half")]
+    moved = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("MatMul", ["h", "U"], ["hu"]),
+         helper.make_node("Add", ["xw", "hu"], ["pre"]), helper.make_node("Tanh", ["pre"], ["h_moved"])],
+        "moved", [], [tensor("h_moved", TensorProto.FLOAT, [1, 8])])
+    decayed = helper.make_graph([helper.make_node("Mul", ["h", "half"], ["h_decayed"])], "decayed", [],
+                                [tensor("h_decayed", TensorProto.FLOAT, [1, 8])])
+    if constant_condition is None:
+        inits.append(numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"))
+        nodes = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+                 helper.make_node("Greater", ["total", "zero"], ["moving"])]
+    else:
+        inits.append(numpy_helper.from_array(np.array(constant_condition), "moving"))
+        nodes = []
+    nodes.append(helper.make_node("If", ["moving"], ["h_next"], then_branch=moved, else_branch=decayed))
+    built = graph_model(nodes, [tensor("x", TensorProto.FLOAT, [1, 4]), tensor("h", TensorProto.FLOAT, [1, 8])],
+                        [tensor("h_next", TensorProto.FLOAT, [1, 8])], inits)
+    h = rng.standard_normal((1, 8)).astype(np.float32)
+    return built, [{"x": np.abs(rng.standard_normal((1, 4))).astype(np.float32), "h": h},
+                   {"x": -np.abs(rng.standard_normal((1, 4))).astype(np.float32), "h": h}]
+
+
+model("if-stateful-recurrent")(lambda: if_recurrent())
+model("if-constant-condition")(lambda: if_recurrent(constant_condition=False))
+
+
+@model("if-nested")
+def if_nested():
+    """An If inside an If's branch, with integer outputs: y = a > 0 ? (b > 0 ? a + b : a - b) : -a."""
+    inner = helper.make_graph([helper.make_node("Add", ["a", "b"], ["inner_then"])], "inner_then", [],
+                              [tensor("inner_then", TensorProto.INT64, [3])])
+    inner_else = helper.make_graph([helper.make_node("Sub", ["a", "b"], ["inner_else"])], "inner_else", [],
+                                   [tensor("inner_else", TensorProto.INT64, [3])])
+    outer_then = helper.make_graph(
+        [helper.make_node("ReduceSum", ["b"], ["bs"], keepdims=0), helper.make_node("Greater", ["bs", "zero"], ["bpos"]),
+         helper.make_node("If", ["bpos"], ["picked"], then_branch=inner, else_branch=inner_else)],
+        "outer_then", [], [tensor("picked", TensorProto.INT64, [3])])
+    outer_else = helper.make_graph([helper.make_node("Neg", ["a"], ["negated"])], "outer_else", [],
+                                   [tensor("negated", TensorProto.INT64, [3])])
+    nodes = [helper.make_node("ReduceSum", ["a"], ["as"], keepdims=0), helper.make_node("Greater", ["as", "zero"], ["apos"]),
+             helper.make_node("If", ["apos"], ["y"], then_branch=outer_then, else_branch=outer_else)]
+    built = graph_model(nodes, [tensor("a", TensorProto.INT64, [3]), tensor("b", TensorProto.INT64, [3])],
+                        [tensor("y", TensorProto.INT64, [3])],
+                        [numpy_helper.from_array(np.array(0, dtype=np.int64), "zero")])
+    return built, [{"a": np.array(a, dtype=np.int64), "b": np.array(b, dtype=np.int64)}
+                   for a, b in [([1, 2, 3], [4, 5, -1]), ([1, 2, 3], [-4, 0, 1]), ([-5, 1, 1], [1, 1, 1])]]
+
+
+@model("loop-unrolled")
+def loop_unrolled():
+    """Loop with a constant trip count: h = tanh(h W + i) carried, every h stacked as a scan output."""
+    rng = np.random.default_rng(41)
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=TensorProto.FLOAT),
+         helper.make_node("MatMul", ["h_in", "W"], ["hw"]), helper.make_node("Add", ["hw", "fi"], ["pre"]),
+         helper.make_node("Tanh", ["pre"], ["h_out"]), helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["h_out"], ["h_scan"])],
+        "body", [tensor("i", TensorProto.INT64, []), tensor("cond_in", TensorProto.BOOL, []),
+                 tensor("h_in", TensorProto.FLOAT, [2, 3])],
+        [tensor("cond_out", TensorProto.BOOL, []), tensor("h_out", TensorProto.FLOAT, [2, 3]),
+         tensor("h_scan", TensorProto.FLOAT, [2, 3])])
+    inits = [numpy_helper.from_array(np.array(5, dtype=np.int64), "M"),
+             numpy_helper.from_array(np.array(True), "go"),
+             numpy_helper.from_array((rng.standard_normal((3, 3)) * 0.5).astype(np.float32), "W")]
+    node = helper.make_node("Loop", ["M", "go", "h0"], ["h_final", "h_all"], body=body)
+    built = graph_model([node], [tensor("h0", TensorProto.FLOAT, [2, 3])],
+                        [tensor("h_final", TensorProto.FLOAT, [2, 3]), tensor("h_all", TensorProto.FLOAT, [5, 2, 3])],
+                        inits)
+    return built, {"h0": rng.standard_normal((2, 3)).astype(np.float32)}
+
+
+@model("scan-running-sum")
+def scan_running_sum():
+    """Scan: a running sum over axis 1 of x, the second input scanned in reverse, outputs stacked on axis 1."""
+    rng = np.random.default_rng(42)
+    body = helper.make_graph(
+        [helper.make_node("Add", ["total_in", "x_t"], ["sum"]), helper.make_node("Mul", ["sum", "w_t"], ["total_out"]),
+         helper.make_node("Identity", ["total_out"], ["step"])],
+        "body", [tensor("total_in", TensorProto.FLOAT, [2]), tensor("x_t", TensorProto.FLOAT, [2]),
+                 tensor("w_t", TensorProto.FLOAT, [2])],
+        [tensor("total_out", TensorProto.FLOAT, [2]), tensor("step", TensorProto.FLOAT, [2])])
+    node = helper.make_node("Scan", ["init", "x", "w"], ["total", "steps"], body=body, num_scan_inputs=2,
+                            scan_input_axes=[1, 0], scan_input_directions=[0, 1], scan_output_axes=[1])
+    built = graph_model([node], [tensor("init", TensorProto.FLOAT, [2]), tensor("x", TensorProto.FLOAT, [2, 4]),
+                                 tensor("w", TensorProto.FLOAT, [4, 2])],
+                        [tensor("total", TensorProto.FLOAT, [2]), tensor("steps", TensorProto.FLOAT, [2, 4])])
+    return built, {"init": rng.standard_normal(2).astype(np.float32), "x": rng.standard_normal((2, 4)).astype(np.float32),
+                   "w": rng.uniform(0.5, 1.5, (4, 2)).astype(np.float32)}
+
+
+@model("scalar-inputs")
+def scalar_inputs():
+    """Rank-0 inputs and outputs: a float scale, an int64 index into a table, and a scalar sum."""
+    rng = np.random.default_rng(43)
+    nodes = [helper.make_node("Mul", ["x", "scale"], ["scaled"]),
+             helper.make_node("Gather", ["table", "index"], ["row"], axis=0),
+             helper.make_node("ReduceSum", ["row"], ["total"], keepdims=0),
+             helper.make_node("Add", ["total", "scale"], ["result"])]
+    built = graph_model(nodes, [tensor("x", TensorProto.FLOAT, [3]), tensor("scale", TensorProto.FLOAT, []),
+                                tensor("index", TensorProto.INT64, [])],
+                        [tensor("scaled", TensorProto.FLOAT, [3]), tensor("row", TensorProto.FLOAT, [4]),
+                         tensor("result", TensorProto.FLOAT, [])],
+                        [numpy_helper.from_array(rng.standard_normal((5, 4)).astype(np.float32), "table")])
+    return built, {"x": rng.standard_normal(3).astype(np.float32), "scale": np.array(2.5, dtype=np.float32),
+                   "index": np.array(3, dtype=np.int64)}
+
+
+@model("data-dependent-known")
+def data_dependent_known():
+    """NonZero, Unique and Compress whose deciding inputs are constants (or shape arithmetic on them):
+    folded at compile time; Compress then gathers a run-time input."""
+    rng = np.random.default_rng(44)
+    inits = [numpy_helper.from_array(np.array([[0, 3, 0], [2, 0, 5]], dtype=np.int64), "mask"),
+             numpy_helper.from_array(np.array([4, 1, 4, 2, 1, 9], dtype=np.int64), "labels"),
+             numpy_helper.from_array(np.array([True, False, True, True]), "keep")]
+    nodes = [helper.make_node("NonZero", ["mask"], ["where"]),
+             helper.make_node("Unique", ["labels"], ["uniq", "first", "inverse", "counts"], sorted=1),
+             helper.make_node("Compress", ["x", "keep"], ["kept"], axis=1)]
+    built = graph_model(nodes, [tensor("x", TensorProto.FLOAT, [2, 4])],
+                        [tensor("where", TensorProto.INT64, [2, 3]), tensor("uniq", TensorProto.INT64, [4]),
+                         tensor("first", TensorProto.INT64, [4]), tensor("inverse", TensorProto.INT64, [6]),
+                         tensor("counts", TensorProto.INT64, [4]), tensor("kept", TensorProto.FLOAT, [2, 3])], inits)
+    return built, {"x": rng.standard_normal((2, 4)).astype(np.float32)}
+
+
 # ---------------------------------------------------------------- running
 
 def run_ort(built, inputs):
@@ -322,8 +484,7 @@ def run_ort(built, inputs):
 
 
 def check(name, kiln, work):
-    built, inputs = MODELS[name]()
-    expected = run_ort(built, inputs)
+    built, feeds = MODELS[name]()
     directory = os.path.join(work, name)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "model.onnx")
@@ -333,30 +494,35 @@ def check(name, kiln, work):
     if compiled.returncode != 0:
         return False, "compile: " + (compiled.stderr.strip().splitlines() or ["?"])[-1]
     artifact = json.loads(compiled.stdout)["artifactPath"]
-    arguments = []
-    for key, value in inputs.items():
-        file = os.path.join(directory, f"input_{len(arguments)}.npy")
-        np.save(file, value)
-        arguments += ["--input", f"{key}={file}"]
-    results = os.path.join(directory, "results")
-    ran = subprocess.run([kiln, "run", artifact, "--output-dir", results] + arguments, capture_output=True, text=True)
-    if ran.returncode != 0:
-        return False, "run: " + (ran.stderr.strip().splitlines() or ["?"])[-1]
     notes = []
     ok = True
-    for output, reference in expected.items():
-        got = np.load(os.path.join(results, f"{output}.npy"))
-        if got.shape != reference.shape or got.dtype != reference.dtype:
-            return False, f"{output}: {got.dtype}{list(got.shape)}, ONNX Runtime {reference.dtype}{list(reference.shape)}"
-        if np.issubdtype(reference.dtype, np.floating):
-            scale = max(float(np.nanmax(np.abs(reference))) if reference.size else 0.0, 1e-30)
-            error = float(np.nanmax(np.abs(got.astype(np.float64) - reference))) / scale if reference.size else 0.0
-            ok &= error <= 1e-4 and np.array_equal(np.isnan(got), np.isnan(reference))
-            notes.append(f"{output} {error:.1e}")
-        else:
-            differing = int(np.count_nonzero(got != reference))
-            ok &= differing == 0
-            notes.append(f"{output} {'exact' if differing == 0 else f'{differing} differ'}")
+    # Several input sets where a model has branches to take.
+    for case, inputs in enumerate(feeds if isinstance(feeds, list) else [feeds]):
+        expected = run_ort(built, inputs)
+        arguments = []
+        for key, value in inputs.items():
+            file = os.path.join(directory, f"input_{case}_{len(arguments)}.npy")
+            np.save(file, value)
+            arguments += ["--input", f"{key}={file}"]
+        results = os.path.join(directory, f"results_{case}")
+        ran = subprocess.run([kiln, "run", artifact, "--output-dir", results] + arguments, capture_output=True,
+                             text=True)
+        if ran.returncode != 0:
+            return False, "run: " + (ran.stderr.strip().splitlines() or ["?"])[-1]
+        for output, reference in expected.items():
+            got = np.load(os.path.join(results, f"{output}.npy"))
+            if got.shape != reference.shape or got.dtype != reference.dtype:
+                return False, (f"{output}: {got.dtype}{list(got.shape)}, "
+                               f"ONNX Runtime {reference.dtype}{list(reference.shape)}")
+            if np.issubdtype(reference.dtype, np.floating):
+                scale = max(float(np.nanmax(np.abs(reference))) if reference.size else 0.0, 1e-30)
+                error = float(np.nanmax(np.abs(got.astype(np.float64) - reference))) / scale if reference.size else 0.0
+                ok &= error <= 1e-4 and np.array_equal(np.isnan(got), np.isnan(reference))
+                notes.append(f"{output} {error:.1e}")
+            else:
+                differing = int(np.count_nonzero(got != reference))
+                ok &= differing == 0
+                notes.append(f"{output} {'exact' if differing == 0 else f'{differing} differ'}")
     return ok, ", ".join(notes)
 
 

@@ -80,7 +80,15 @@ public enum CPUCodeGenerator {
             context.emit(
                 "  /* #\(index) \(CSource.comment(node.qualifiedOpType)) '\(CSource.comment(node.name))': "
                     + "\(inputs.joined(separator: ", ")) -> \(outputs.joined(separator: ", ")) */")
+            if !node.guards.isEmpty {
+                // An inlined If branch: runs only when its conditions hold.
+                let conditions = node.guards.map {
+                    "(\(context.pointer($0.condition))[0] != 0) == \($0.whenTrue ? 1 : 0)"
+                }
+                context.emit("  if (\(conditions.joined(separator: " && "))) {")
+            }
             try OperatorTable.table[node.qualifiedOpType]!.lower(&context, node, index)
+            if !node.guards.isEmpty { context.emit("  }") }
         }
         for (output, source) in plan.finalCopies {
             let bytes = MemoryPlan.bytes(graph[source])
@@ -191,7 +199,8 @@ public enum CPUCodeGenerator {
             throw KilnError.client(
                 .operatorNotImplemented,
                 "Kiln's CPU backend does not implement \(missing.joined(separator: ", ")); "
-                    + "see the README's operator table for what is supported")
+                    + "see the README's operator table for what is supported"
+                    + OperatorHints.suffix(for: Set(graph.nodes.map(\.qualifiedOpType)).sorted()))
         }
         if !badTypes.isEmpty {
             throw KilnError.client(

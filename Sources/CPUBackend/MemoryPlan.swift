@@ -25,7 +25,7 @@ struct MemoryPlan {
     init(graph: Graph) {
         for (index, id) in graph.inputs.enumerated() { storage[id] = .input(index) }
         var used: Set<ValueID> = []
-        for node in graph.nodes { for case let id? in node.inputs { used.insert(id) } }
+        for node in graph.nodes { used.formUnion(node.reads) }
         used.formUnion(graph.outputs)
         for id in graph.initializers.keys.sorted() where used.contains(id) {
             let offset = Self.align(weightsBytes)
@@ -42,7 +42,7 @@ struct MemoryPlan {
         }
 
         var lastUse: [ValueID: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() { for case let id? in node.inputs { lastUse[id] = index } }
+        for (index, node) in graph.nodes.enumerated() { for id in node.reads { lastUse[id] = index } }
         var free: [(offset: Int, size: Int)] = []
         for (index, node) in graph.nodes.enumerated() {
             for case let id? in node.outputs where storage[id] == nil {
@@ -50,7 +50,7 @@ struct MemoryPlan {
                 storage[id] = .arena(offset: allocate(size, &free))
                 if lastUse[id] == nil { lastUse[id] = index }
             }
-            for case let id? in node.inputs + node.outputs where lastUse[id] == index {
+            for id in node.reads + node.outputs.compactMap({ $0 }) where lastUse[id] == index {
                 if case .arena(let offset)? = storage[id] { release(offset, Self.align(Self.bytes(graph[id])), &free) }
             }
         }

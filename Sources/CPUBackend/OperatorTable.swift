@@ -60,6 +60,7 @@ public enum OperatorTable {
         table["Tile"] = OperatorLowering(types: anyType, lower: D.lowerTile)
         table["Gather"] = OperatorLowering(types: anyType, lower: D.lowerGather)
         table["Pad"] = OperatorLowering(types: anyType, lower: D.lowerPad)
+        table["Compress"] = OperatorLowering(types: anyType, lower: D.lowerCompress)
         table["ConstantOfShape"] = OperatorLowering(types: anyType, lower: D.lowerConstantOfShape)
         table["Range"] = OperatorLowering(types: E.numeric, lower: D.lowerRange)
         for op in [
@@ -121,6 +122,16 @@ public enum OperatorTable {
         for op in ["LSTM", "GRU", "RNN"] {
             table[op] = OperatorLowering(types: float32, lower: RecurrentLowerings.lower)
         }
+        // An inlined If's output: the taken branch's value (Frontends' ControlFlowExpansion makes these).
+        table["kiln::Select"] = OperatorLowering(types: [.bool]) { c, node, _ in
+            guard node.inputs.count == 3, let condition = node.inputs[0], let a = node.inputs[1],
+                let b = node.inputs[2],
+                let y = node.outputs[0]
+            else { return }
+            let bytes = c.count(y) * (c.dataType(y).byteSize ?? 1)
+            let (pc, pa, pb, py) = (c.pointer(condition), c.pointer(a), c.pointer(b), c.pointer(y))
+            if bytes > 0 { c.emit("  memmove(\(py), \(pc)[0] ? (const void *)\(pa) : (const void *)\(pb), \(bytes));") }
+        }
         typealias ML = MachineLearningLowerings
         let features: Set<DataType> = [.float32, .float64, .int64, .int32]
         for op in ["TreeEnsembleClassifier", "TreeEnsembleRegressor"] {
@@ -141,10 +152,21 @@ public enum OperatorTable {
     /// Ops folded away before lowering (their outputs become constants).
     static let foldedOps: Set<String> = ["Constant", "Shape", "Size"]
 
-    /// The supported ops, for the README and `kiln ops`.
-    public static var supportedOps: [String] { (Array(table.keys) + Array(foldedOps)).sorted() }
+    /// Ops the check stage turns into other ops, and how (for `kiln ops`).
+    public static let rewrittenOps: [String: String] = [
+        "If": "both branches inlined, the taken one run; a constant condition keeps one",
+        "Loop": "unrolled; the trip count must be known at compile time",
+        "Scan": "unrolled over the scanned axis (opset 9 and later)",
+        "NonZero": "computed at compile time; its input must be known then",
+        "Unique": "computed at compile time over the flattened input; its input must be known then",
+    ]
 
-    /// The element types an op is compiled for (nil for folded ops: any).
+    /// The supported ops, for the README and `kiln ops` (Kiln's internal `kiln::` ops left out).
+    public static var supportedOps: [String] {
+        (table.keys.filter { !$0.hasPrefix("kiln::") } + Array(foldedOps) + Array(rewrittenOps.keys)).sorted()
+    }
+
+    /// The element types an op is compiled for (nil for folded and rewritten ops: any).
     public static func types(of op: String) -> [String]? {
         table[op].map { $0.types.map(\.name).sorted() }
     }

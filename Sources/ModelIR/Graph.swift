@@ -36,6 +36,18 @@ public indirect enum AttributeValue: Sendable {
     case unsupported(kind: String)
 }
 
+/// A condition a node runs under: the bool scalar `condition` must equal `whenTrue`.
+/// Inlined If branches carry one per enclosing If.
+public struct NodeGuard: Sendable, Equatable {
+    public var condition: ValueID
+    public var whenTrue: Bool
+
+    public init(condition: ValueID, whenTrue: Bool) {
+        self.condition = condition
+        self.whenTrue = whenTrue
+    }
+}
+
 /// One operator application.
 public struct Node: Sendable {
     public var name: String
@@ -46,6 +58,8 @@ public struct Node: Sendable {
     public var inputs: [ValueID?]
     public var outputs: [ValueID?]
     public var attributes: [String: AttributeValue]
+    /// Runs only when every guard holds (nodes of an inlined If branch); empty for most nodes.
+    public var guards: [NodeGuard] = []
 
     public init(
         name: String, opType: String, domain: String = "", inputs: [ValueID?], outputs: [ValueID?],
@@ -58,6 +72,9 @@ public struct Node: Sendable {
         self.outputs = outputs
         self.attributes = attributes
     }
+
+    /// Every value the node reads: its inputs and its guards' conditions (for liveness).
+    public var reads: [ValueID] { inputs.compactMap { $0 } + guards.map(\.condition) }
 
     /// "Conv" or "com.microsoft::QLinearAdd".
     public var qualifiedOpType: String {

@@ -50,6 +50,21 @@ public struct Constant: Sendable {
         self.init(dataType: dataType, shape: shape, storage: values.withUnsafeBytes { TensorStorage(copying: $0) })
     }
 
+    /// A constant of integer (or bool) type `type` from Int values, each truncated to the element width.
+    public init?(integers values: [Int], type: DataType, shape: [Int]) {
+        switch type {
+        case .int64: self.init(.int64, shape: shape, values: values.map { Int64($0) })
+        case .int32: self.init(.int32, shape: shape, values: values.map { Int32(truncatingIfNeeded: $0) })
+        case .int16: self.init(.int16, shape: shape, values: values.map { Int16(truncatingIfNeeded: $0) })
+        case .int8: self.init(.int8, shape: shape, values: values.map { Int8(truncatingIfNeeded: $0) })
+        case .uint64: self.init(.uint64, shape: shape, values: values.map { UInt64(truncatingIfNeeded: $0) })
+        case .uint32: self.init(.uint32, shape: shape, values: values.map { UInt32(truncatingIfNeeded: $0) })
+        case .uint16: self.init(.uint16, shape: shape, values: values.map { UInt16(truncatingIfNeeded: $0) })
+        case .uint8, .bool: self.init(type, shape: shape, values: values.map { UInt8(truncatingIfNeeded: $0) })
+        default: return nil
+        }
+    }
+
     public init(float32 values: [Float], shape: [Int]) {
         self.init(dataType: .float32, shape: shape, storage: values.withUnsafeBytes { TensorStorage(copying: $0) })
     }

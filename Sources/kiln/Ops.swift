@@ -8,7 +8,7 @@ struct Ops: ParsableCommand {
         abstract: "List the ONNX operators Kiln compiles, as a Markdown table.")
 
     func run() {
-        print("| operator | element types | Kiln shape rule (needed for opset > 17) |")
+        print("| operator (domain::op outside ai.onnx) | element types | Kiln shape rule (needed for opset > 17) |")
         print("| --- | --- | --- |")
         for op in OperatorTable.supportedOps {
             let types = OperatorTable.types(of: op).map {
@@ -16,7 +16,9 @@ struct Ops: ParsableCommand {
                     ? ($0.contains("bool") ? "all numeric types and bool" : "all numeric types")
                     : $0.joined(separator: ", ")
             }
-            print("| \(op) | \(types ?? "folded at compile time") | \(ShapeRules.table[op] != nil ? "yes" : "no") |")
+            let how = OperatorTable.rewrittenOps[op] ?? "folded at compile time"
+            let rule = ShapeRules.table[op] != nil || OperatorTable.rewrittenOps[op] != nil
+            print("| \(op) | \(types ?? how) | \(rule ? "yes" : "no") |")
         }
     }
 }

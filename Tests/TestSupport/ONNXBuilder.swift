@@ -14,6 +14,7 @@ public enum ElemType {
     public static let int32: Int32 = 6
     public static let int64: Int32 = 7
     public static let string: Int32 = 8
+    public static let bool: Int32 = 9
 }
 
 /// A tensor for an initializer or attribute.

@@ -189,6 +189,29 @@ enum DataMovementLowerings {
         )
     }
 
+    /// Compress with a condition known at compile time (shape inference insists): a gather of the kept indexes.
+    static func lowerCompress(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard node.inputs.count == 2, let data = node.inputs[0], let y = node.outputs[0],
+            let condition = c.constantIntegers(node.inputs[1])
+        else {
+            throw c.notImplemented(node, index, "Compress whose condition is computed at run time")
+        }
+        let ds = c.shape(data)
+        let (outer, length, inner): (Int, Int, Int)
+        if let raw = node.int("axis") {
+            let axis = raw < 0 ? raw + ds.count : raw
+            (outer, length, inner) = (ds[..<axis].reduce(1, *), ds[axis], ds[(axis + 1)...].reduce(1, *))
+        } else {
+            (outer, length, inner) = (1, c.count(data), 1)
+        }
+        let kept = condition.prefix(length).enumerated().filter { $0.element != 0 }.map(\.offset)
+        guard !kept.isEmpty, outer * inner > 0 else { return }
+        c.emit("  { static const int64_t kept[] = \(CSource.sizes(kept));")
+        c.emit(
+            "    if (KK(gather)(\(c.pointer(data)), kept, \(c.pointer(y)), \(elementSize(c, data)), \(outer), \(length), \(inner), \(kept.count))) return 2; }"
+        )
+    }
+
     static func lowerPad(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let x = node.inputs[0], let y = node.outputs[0] else { return }
         let xs = c.shape(x)

@@ -90,15 +90,11 @@ enum MachineLearningLowerings {
             "kiln_ml_helpers",
             [
                 "static inline float kiln_ml_logistic(float v) { float e = 1.0f / (1.0f + exp(-fabs(v))); return v < 0 ? 1.0f - e : e; }",
+                // Winitzki's approximation (a = 0.147), the one ONNX Runtime's PROBIT uses.
                 "static inline float kiln_ml_erfinv(float x) {",
-                "  float w = -log((1.0f - x) * (1.0f + x)), p;",
-                "  if (w < 5.0f) { w -= 2.5f; p = 2.81022636e-08f; p = 3.43273939e-07f + p * w; p = -3.5233877e-06f + p * w;",
-                "    p = -4.39150654e-06f + p * w; p = 0.00021858087f + p * w; p = -0.00125372503f + p * w; p = -0.00417768164f + p * w;",
-                "    p = 0.246640727f + p * w; p = 1.50140941f + p * w; }",
-                "  else { w = sqrt(w) - 3.0f; p = -0.000200214257f; p = 0.000100950558f + p * w; p = 0.00134934322f + p * w;",
-                "    p = -0.00367342844f + p * w; p = 0.00573950773f + p * w; p = -0.0076224613f + p * w; p = 0.00943887047f + p * w;",
-                "    p = 1.00167406f + p * w; p = 2.83297682f + p * w; }",
-                "  return p * x; }",
+                "  float sign = x < 0 ? -1.0f : 1.0f; x = (1.0f - x) * (1.0f + x);",
+                "  float l = log(x), v = 2.0f / (3.14159f * 0.147f) + 0.5f * l, v2 = 1.0f / 0.147f * l;",
+                "  return sign * sqrt(-v + sqrt(v * v - v2)); }",
                 "static inline float kiln_ml_probit(float v) { return 1.41421356f * kiln_ml_erfinv(2.0f * v - 1.0f); }",
             ])
     }

@@ -263,19 +263,22 @@ enum QuantizationLowerings {
         let cz = parameter(&c, node.inputs.count > 7 ? node.inputs[7] : nil, index: "0", fallback: "0")
         let (sa, sb, sc) = (c.pointer(aScale), c.pointer(bScale), c.pointer(cScale))
         let type = c.ctype(y)
-        let combine =
-            node.opType == "QLinearAdd"
-            ? { (p: String, q: String) in
-                "(\(sa)[0] * (float)((int32_t)\(p) - (int32_t)\(az)) + \(sb)[0] * (float)((int32_t)\(q) - (int32_t)\(bz))) / \(sc)[0]"
-            }
-            : { (p: String, q: String) in
-                "(\(sa)[0] * (float)((int32_t)\(p) - (int32_t)\(az))) * (\(sb)[0] * (float)((int32_t)\(q) - (int32_t)\(bz))) / \(sc)[0]"
-            }
-        // ONNX Runtime forms these sums with separate multiplies and adds: no FMA contraction here.
         c.emit("  {")
+        // No FMA contraction beyond the fused steps written out below.
         c.emit("#pragma clang fp contract(off)")
+        let combine: (String, String) -> String
+        if node.opType == "QLinearAdd" {
+            // MLAS's x86 kernel: a·(sa/sc) + (b·(sb/sc) + (zc − (sa/sc)·za − (sb/sc)·zb)), fused multiply-adds.
+            c.emit("  const float rac = \(sa)[0] / \(sc)[0], rbc = \(sb)[0] / \(sc)[0];")
+            c.emit("  const float fixed = (float)\(cz) - __builtin_fmaf(rac, (float)\(az), rbc * (float)\(bz));")
+            combine = { p, q in "__builtin_fmaf((float)\(p), rac, __builtin_fmaf((float)\(q), rbc, fixed))" }
+        } else {
+            combine = { p, q in
+                "(\(sa)[0] * (float)((int32_t)\(p) - (int32_t)\(az))) * (\(sb)[0] * (float)((int32_t)\(q) - (int32_t)\(bz))) / \(sc)[0] + (float)\(cz)"
+            }
+        }
         c.emitElementwise(output: y, operands: [a, b]) { loads in
-            "({ float v_ = nearbyint(\(combine(loads[0], loads[1]))) + (float)\(cz); (\(type))(v_ < \(low) ? \(low) : v_ > \(high) ? \(high) : v_); })"
+            "({ float v_ = nearbyint(\(combine(loads[0], loads[1]))); (\(type))(v_ < \(low) ? \(low) : v_ > \(high) ? \(high) : v_); })"
         }
         c.emit("  }")
     }

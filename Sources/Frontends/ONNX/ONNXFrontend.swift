@@ -64,6 +64,7 @@ public enum ONNXFrontend {
         let newer =
             parsed.model.irVersion > libraryIRVersion || originalOpset > libraryOpset
             || mlOpset > ONNXModelHandle.libraryMLOpset
+        try rejectNonTensorOps(parsed.model.graph)
         guard parsed.model.irVersion > 0 else {
             throw KilnError.client(.modelCheck, "the model does not set ir_version; it is not a valid ONNX model")
         }
@@ -138,8 +139,14 @@ public enum ONNXFrontend {
             for index in graph.values.indices where !trusted.contains(ValueID(index)) { graph.values[index].type = nil }
         }
 
+        // If, Loop and Scan become a flat graph (guarded branches, unrolled loops) before Kiln's inference.
+        notes += try ControlFlowExpansion.expand(
+            &graph, opset: parsed.model.opset, originalOpset: originalOpset)
         let inference = ShapeInference(opset: parsed.model.opset, mode: newer ? .authority : .crossCheck)
-        let report = try inference.run(&graph)
+        var known: [ValueID: KnownInts] = [:]
+        let report = try inference.run(&graph, known: &known)
+        let folded = foldKnownValues(&graph, known)
+        if folded > 0 { notes.append("\(folded) node(s) of shape arithmetic computed at compile time") }
         if !report.uncoveredOps.isEmpty {
             throw KilnError.client(
                 .modelCheck,
@@ -203,16 +210,42 @@ public enum ONNXFrontend {
         return indexes
     }
 
-    /// After check, every tensor the main graph computes has a static shape.
-    static func requireStaticShapes(_ graph: Graph) throws {
-        // Ops whose outputs have no tensor form: say what to do instead.
-        if graph.nodes.contains(where: { $0.domain == "ai.onnx.ml" && $0.opType == "ZipMap" }) {
+    /// Nodes whose every output shape inference computed (integer shape arithmetic, including what unrolled
+    /// loops feed their bodies) become constants; returns how many.
+    static func foldKnownValues(_ graph: inout Graph, _ known: [ValueID: KnownInts]) -> Int {
+        var kept: [Node] = []
+        for node in graph.nodes {
+            let outputs = node.outputs.compactMap { $0 }
+            let constants = outputs.map { id in
+                known[id].flatMap { values in
+                    graph[id].type.flatMap { Constant(integers: values.values, type: $0.dataType, shape: values.shape) }
+                }
+            }
+            guard !outputs.isEmpty, node.guards.isEmpty, node.opType != "Constant", constants.allSatisfy({ $0 != nil })
+            else {
+                kept.append(node)
+                continue
+            }
+            for (id, constant) in zip(outputs, constants) { graph.initializers[id] = constant }
+        }
+        defer { graph.nodes = kept }
+        return graph.nodes.count - kept.count
+    }
+
+    /// Ops whose outputs have no tensor form, refused before libonnx's inference trips over them, saying what
+    /// to do instead.
+    static func rejectNonTensorOps(_ graph: Graph) throws {
+        if graph.opHistogram["ai.onnx.ml::ZipMap"] != nil {
             throw KilnError.client(
                 .operatorNotImplemented,
                 "ai.onnx.ml::ZipMap produces a sequence of maps, which has no tensor form; export the model without it "
                     + "(skl2onnx: options={id(model): {'zipmap': False}}) to get the class probabilities as a [N, classes] tensor"
             )
         }
+    }
+
+    /// After check, every tensor the main graph computes has a static shape.
+    static func requireStaticShapes(_ graph: Graph) throws {
         // Ops that neither libonnx nor Kiln knows leave their outputs untyped: name them all as not implemented.
         var unknown: [String] = []
         for node in graph.nodes where !node.domain.isEmpty && node.domain != "ai.onnx" && node.domain != "ai.onnx.ml" {
@@ -223,7 +256,7 @@ public enum ONNXFrontend {
             throw KilnError.client(
                 .operatorNotImplemented,
                 "Kiln does not implement \(unknown.joined(separator: ", ")) (no shape rule or schema for them); "
-                    + "see the README's operator table for what is supported")
+                    + "see the README's operator table for what is supported\(OperatorHints.suffix(for: unknown))")
         }
         for (index, node) in graph.nodes.enumerated() {
             for case let output? in node.outputs {

@@ -31,8 +31,13 @@ public struct ShapeInference {
     }
 
     public func run(_ graph: inout Graph) throws -> Report {
-        var report = Report()
         var known: [ValueID: KnownInts] = [:]
+        return try run(&graph, known: &known)
+    }
+
+    /// Also hands back every small integer value inference could compute (shape arithmetic), for folding.
+    public func run(_ graph: inout Graph, known: inout [ValueID: KnownInts]) throws -> Report {
+        var report = Report()
         for (id, constant) in graph.initializers where constant.dataType.isInteger && constant.elementCount <= 1024 {
             if let values = constant.integers() { known[id] = KnownInts(shape: constant.shape, values: values) }
         }

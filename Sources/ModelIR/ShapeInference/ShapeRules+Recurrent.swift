@@ -1,7 +1,18 @@
-/// Shape rules of LSTM, GRU and RNN: Y holds every step's hidden state, Y_h (and LSTM's Y_c) the last.
+/// Shape rules of LSTM, GRU and RNN (Y holds every step's hidden state, Y_h and LSTM's Y_c the last), and of
+/// the Select an inlined If ends in.
 extension ShapeRules {
     static func addRecurrentRules(_ table: inout [String: ShapeRule]) {
         for op in ["LSTM", "GRU", "RNN"] { table[op] = recurrent }
+        // An inlined If's output: both branches must give one static type and shape.
+        table["kiln::Select"] = { c in
+            guard c.shape(1) == c.shape(2), c.dataType(1) == c.dataType(2) else {
+                throw c.fail(
+                    "the If's branches give \(c.dataType(1).name)\(shapeText(c.shape(1))) and "
+                        + "\(c.dataType(2).name)\(shapeText(c.shape(2))) for one output; Kiln compiles one static shape per output"
+                )
+            }
+            return [InferredOutput(c.dataType(1), c.shape(1))]
+        }
     }
 
     static func recurrent(_ c: ShapeContext) throws -> [InferredOutput] {

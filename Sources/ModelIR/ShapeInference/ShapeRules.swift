@@ -81,6 +81,7 @@ public enum ShapeRules {
         addQuantizationRules(&table)
         addMachineLearningRules(&table)
         addRecurrentRules(&table)
+        addDataDependentRules(&table)
         table["Range"] = range
         table["CastLike"] = {
             [InferredOutput($0.dataType(1), $0.shape(0), values: $0.dataType(1).isInteger ? $0.value(0) : nil)]
