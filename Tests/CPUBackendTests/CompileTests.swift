@@ -169,7 +169,7 @@ struct GemmTests {
 
     @Test(
         "MatMul and Gemm(transB) agree with a double-precision reference at tile and block edges",
-        arguments: [(7, 257, 33), (1, 3, 1), (6, 256, 16), (13, 600, 100)])
+        arguments: [(7, 257, 33), (1, 3, 1), (6, 256, 16), (13, 600, 100), (5, 9, 1100)])
     func edges(m: Int, k: Int, n: Int) async throws {
         var random = SeededGenerator(state: UInt64(m * 1_000_003 + k * 1_009 + n))
         func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }

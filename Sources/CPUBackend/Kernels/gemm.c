@@ -17,6 +17,12 @@
 #define KK_MR 6
 #define KK_NR (2 * KK_VW)
 #define KK_KC 256
+#ifndef KK_SMALL_M_ROWS
+#define KK_SMALL_M_ROWS 9
+#endif
+#ifndef KK_SMALL_M_COLUMNS
+#define KK_SMALL_M_COLUMNS 512
+#endif
 
 typedef float kk_vf __attribute__((vector_size(KK_VW * sizeof(float))));
 
@@ -44,6 +50,34 @@ static inline __attribute__((always_inline)) void kk_micro(size_t kc, const floa
   }
 #pragma clang loop unroll(full)
   for (int r = 0; r < KK_MR; r++) acc[r][0] = c[r][0], acc[r][1] = c[r][1];
+}
+
+/* c[m x n] += alpha * a[m x k] b[k x n] for m below the micro-kernel's row count (matrix-vector products,
+   classifier heads): B streams through once, four rows of it per pass over a block of c kept in L1. */
+static void kk_sgemm_small_m(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda, const float *b,
+                             size_t ldb, float *c, size_t ldc) {
+  const size_t block = KK_SMALL_M_COLUMNS;
+  for (size_t j0 = 0; j0 < n; j0 += block) {
+    size_t j1 = n - j0 < block ? n : j0 + block;
+    size_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+      const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+      for (size_t i = 0; i < m; i++) {
+        const float *ai = a + i * lda + p;
+        float x0 = alpha * ai[0], x1 = alpha * ai[1], x2 = alpha * ai[2], x3 = alpha * ai[3];
+        float *restrict row = c + i * ldc;
+        for (size_t j = j0; j < j1; j++) row[j] += x0 * b0[j] + x1 * b1[j] + x2 * b2[j] + x3 * b3[j];
+      }
+    }
+    for (; p < k; p++) {
+      const float *b0 = b + p * ldb;
+      for (size_t i = 0; i < m; i++) {
+        float x0 = alpha * a[i * lda + p];
+        float *restrict row = c + i * ldc;
+        for (size_t j = j0; j < j1; j++) row[j] += x0 * b0[j];
+      }
+    }
+  }
 }
 
 /* c[m x n] += alpha * a[m x k] b[k x n], all row-major. */
@@ -164,6 +198,10 @@ static void kk_sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float *
           c[i * ldc + j] += alpha * sum;                                                                            \
         }                                                                                                           \
       }                                                                                                             \
+      return;                                                                                                       \
+    }                                                                                                               \
+    if (!trans_a && sizeof(T) == sizeof(float) && m < KK_SMALL_M_ROWS) {                                               \
+      kk_sgemm_small_m(m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);       \
       return;                                                                                                       \
     }                                                                                                               \
     if (!trans_a && sizeof(T) == sizeof(float)) {                                                                   \
