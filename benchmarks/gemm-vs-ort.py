@@ -13,15 +13,16 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
-import time
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ort_timing import ort_median  # noqa: E402
 SIZES = ["64x576x3136", "256x1152x784", "512x2304x196", "512x512x512", "1024x1024x1024", "1x2048x1000"]
 
 
@@ -34,20 +35,6 @@ def model(m, k, n, seed):
     built = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     built.ir_version = 8
     return built, {"A": rng.standard_normal((m, k)).astype(np.float32)}
-
-
-def ort_median(model_bytes, feeds, threads, warmup, iterations):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    for _ in range(warmup):
-        session.run(None, feeds)
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
 
 
 def main():

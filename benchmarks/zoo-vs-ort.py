@@ -19,28 +19,12 @@ import tempfile
 import time
 
 import numpy as np
-import onnxruntime as ort
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ort_timing import ort_median  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "models"))
 from make_zoo import MODELS, SHAPES, ZOO  # noqa: E402
-
-
-def ort_median(model_bytes, feeds, threads, warmup, iterations):
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    for _ in range(warmup):
-        session.run(None, feeds)
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def main():
