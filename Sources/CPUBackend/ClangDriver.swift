@@ -91,7 +91,9 @@ public struct ClangDriver: Sendable {
     /// cross compiling needs no sysroot.
     func commonFlags(_ target: CompileTarget) -> [String] {
         ["--target=\(target.triple)", "-std=gnu11", "-fno-math-errno", "-nostdlibinc"]
-            + (target.isWindows ? ["-mno-stack-arg-probe"] : ["-fPIC"]) + target.extraFlags
+            + (target.isWindows ? ["-mno-stack-arg-probe"] : ["-fPIC"])
+            // The thread pool's atomics inline, not as calls into libgcc's outline helpers.
+            + (target.architecture == .aarch64 ? ["-mno-outline-atomics"] : []) + target.extraFlags
     }
 
     func variantFlags(_ variant: CPUVariant, target: CompileTarget) -> [String] {
@@ -128,12 +130,16 @@ public struct ClangDriver: Sendable {
             if target.architecture == .i686 {
                 ntdll += ["_alldiv", "_allrem", "_allmul", "_aulldiv", "_aullrem", "_allshl", "_allshr", "_aullshr"]
             }
-            names = ["kernel32.dll": kernel32, "ucrtbase.dll": math + floats, "ntdll.dll": ntdll]
+            // fmaf: QLinearAdd's fused steps on CPUs without FMA instructions.
+            names = ["kernel32.dll": kernel32, "ucrtbase.dll": math + floats + ["fmaf"], "ntdll.dll": ntdll]
         } else if target.isAndroid {
             names = ["libc.so": [], "libm.so": [], "libdl.so": []]
         } else {
-            // glibc; libgcc_s holds the helpers 32-bit code and half-precision conversions call.
-            names = ["libc.so.6": [], "libm.so.6": [], "libdl.so.2": [], "libgcc_s.so.1": []]
+            // glibc; libgcc_s holds the helpers 32-bit code and half-precision conversions call; the thread
+            // pool's pthread functions live in libpthread.so.0 before glibc 2.34 (a stub after).
+            names = [
+                "libc.so.6": [], "libm.so.6": [], "libdl.so.2": [], "libgcc_s.so.1": [], "libpthread.so.0": [],
+            ]
         }
         var hasher = SHA256()
         hasher.update(data: Data((["\(names.sorted { $0.key < $1.key })", target.triple, version]).joined().utf8))

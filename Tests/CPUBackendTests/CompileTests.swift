@@ -193,6 +193,26 @@ struct GemmTests {
     }
 }
 
+extension GemmTests {
+    @Test(
+        "products split over 2 and 3 threads give the same bytes as one thread (column panels never share an element)",
+        arguments: [(64, 300, 500), (4, 2048, 1000), (96, 700, 130)])
+    func threads(m: Int, k: Int, n: Int) async throws {
+        var random = SeededGenerator(state: UInt64(m + k + n))
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let directory = try TemporaryDirectory()
+        let result = try await compile(
+            Self.model(m: m, k: k, n: n, w: values(k * n), v: values(n * k)), in: directory)
+        let path = try #require(result.artifactPath)
+        let x = bytes(values(m * k))
+        let single = try OpenedArtifact(path: path, threads: 1).loaded.run([x])
+        for threads in [2, 3] {
+            let artifact = try OpenedArtifact(path: path, threads: threads)
+            for _ in 0..<3 { #expect(try artifact.loaded.run([x]) == single, "\(threads) threads") }
+        }
+    }
+}
+
 @Suite("the depthwise convolution kernel")
 struct DepthwiseTests {
     @Test(

@@ -168,6 +168,53 @@ static void kk_sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float *
   }
 }
 
+/* Single-precision products split by columns over the runtime's threads: each task owns whole NR-wide
+   panels of c, so no two write the same element and every thread packs its own panels of B. */
+typedef struct {
+  int kind; /* 0: a b, 1: a b with few rows, 2: a bT */
+  size_t m, n, k, lda, ldb, ldc, columns;
+  float alpha;
+  const float *a, *b;
+  float *c;
+} kk_gemm_job;
+
+static void kk_gemm_columns(const kk_gemm_job *job, size_t j0, size_t j1) {
+  size_t width = j1 - j0;
+  switch (job->kind) {
+  case 0:
+    kk_sgemm_nn(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0, job->ldc);
+    break;
+  case 1:
+    kk_sgemm_small_m(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0,
+                     job->ldc);
+    break;
+  default:
+    kk_sgemm_nt(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0 * job->ldb, job->ldb, job->c + j0,
+                job->ldc);
+  }
+}
+
+static void kk_gemm_task(void *context, size_t t) {
+  const kk_gemm_job *job = context;
+  size_t j0 = t * job->columns, j1 = j0 + job->columns < job->n ? j0 + job->columns : job->n;
+  if (j0 < j1) kk_gemm_columns(job, j0, j1);
+}
+
+static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                              const float *b, size_t ldb, float *c, size_t ldc) {
+  kk_gemm_job job = {kind, m, n, k, lda, ldb, ldc, n, alpha, a, b, c};
+  size_t threads = (size_t)kiln_rt_threads();
+  /* Below about a million multiply-adds a hand-off costs more than it saves. */
+  if (threads > 1 && m * n * k >= ((size_t)1 << 20) && n >= 2 * KK_NR) {
+    size_t panels = (n + KK_NR - 1) / KK_NR;
+    size_t tasks = threads < panels ? threads : panels;
+    job.columns = (panels + tasks - 1) / tasks * KK_NR;
+    kiln_rt_parallel((n + job.columns - 1) / job.columns, kk_gemm_task, &job);
+    return;
+  }
+  kk_gemm_columns(&job, 0, n);
+}
+
 #define DEFINE_GEMM(NAME, T)                                                                                        \
   void KK(NAME)(int trans_a, int trans_b, size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda,           \
                 const T *b, size_t ldb, T beta, T *c, size_t ldc) {                                                \
@@ -180,7 +227,7 @@ static void kk_sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float *
       }                                                                                                             \
     }                                                                                                               \
     if (trans_b && !trans_a && sizeof(T) == sizeof(float)) {                                                       \
-      kk_sgemm_nt(m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);            \
+      kk_sgemm_parallel(2, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);   \
       return;                                                                                                       \
     }                                                                                                               \
     if (trans_b) {                                                                                                  \
@@ -201,11 +248,11 @@ static void kk_sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float *
       return;                                                                                                       \
     }                                                                                                               \
     if (!trans_a && sizeof(T) == sizeof(float) && m < KK_SMALL_M_ROWS) {                                               \
-      kk_sgemm_small_m(m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);       \
+      kk_sgemm_parallel(1, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);   \
       return;                                                                                                       \
     }                                                                                                               \
     if (!trans_a && sizeof(T) == sizeof(float)) {                                                                   \
-      kk_sgemm_nn(m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);            \
+      kk_sgemm_parallel(0, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);   \
       return;                                                                                                       \
     }                                                                                                               \
     const size_t block = 256;                                                                                       \

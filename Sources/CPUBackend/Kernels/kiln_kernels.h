@@ -21,6 +21,11 @@
 
 #define KK_MAX_RANK 8
 
+/* The artifact runtime's thread pool (runtime.c): how many threads kiln_run may use, and task(context, t)
+   for every t < tasks spread over them (run here, in order, when there is one thread). */
+int kiln_rt_threads(void);
+void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context);
+
 /* Right-aligns an n-d (n <= 3) window field to 3 dims, filling the front with `fill`,
    so one loop nest serves 1-D, 2-D and 3-D convolution and pooling. */
 static inline void kk_align3(size_t n, const size_t *values, size_t fill, size_t out[3]) {

@@ -44,13 +44,116 @@ unsigned long getauxval(unsigned long);
 #endif
 #endif
 
+/* Threads: glibc Linux only for now (the pool is found through thread-local storage, which Windows and
+   Android artifacts would need a C runtime for). Elsewhere kiln_create's thread count is taken as 1. */
+#if !defined(_WIN32) && !defined(__ANDROID__)
+#define KILN_HAVE_THREADS 1
+/* Opaque storage at least as large and aligned as glibc's pthread types on every architecture. */
+typedef struct {
+  _Alignas(16) unsigned char bytes[128];
+} kiln_pthread_sync;
+typedef unsigned long kiln_pthread_t;
+int pthread_create(kiln_pthread_t *, const void *, void *(*)(void *), void *);
+int pthread_join(kiln_pthread_t, void **);
+int pthread_mutex_init(kiln_pthread_sync *, const void *);
+int pthread_mutex_destroy(kiln_pthread_sync *);
+int pthread_mutex_lock(kiln_pthread_sync *);
+int pthread_mutex_unlock(kiln_pthread_sync *);
+int pthread_cond_init(kiln_pthread_sync *, const void *);
+int pthread_cond_destroy(kiln_pthread_sync *);
+int pthread_cond_wait(kiln_pthread_sync *, kiln_pthread_sync *);
+int pthread_cond_broadcast(kiln_pthread_sync *);
+#define KILN_MAX_THREADS 64
+#endif
+
+#if KILN_HAVE_THREADS
+/* A pool created with the model: `workers` threads sleep until kiln_rt_parallel hands them a job, take its
+   tasks one at a time with the calling thread, and report back. */
+typedef struct {
+  kiln_pthread_sync lock, wake, finished;
+  kiln_pthread_t threads[KILN_MAX_THREADS];
+  int workers, stopping;
+  unsigned long generation; /* bumped for each job */
+  int busy;                 /* workers still on the current job */
+  void (*task)(void *, size_t);
+  void *context;
+  size_t tasks, next;
+} kiln_pool;
+#endif
+
 struct kiln_model {
   const kiln_model_info *info;
   const kiln_variant_info *variant;
   uint8_t *weights;
   uint8_t *arena;
   int threads;
+#if KILN_HAVE_THREADS
+  kiln_pool *pool;
+#endif
 };
+
+#if KILN_HAVE_THREADS
+/* The pool of the model whose kiln_run is on this thread (none: run everything here). */
+static _Thread_local kiln_pool *current_pool;
+
+static void pool_drain(kiln_pool *pool) {
+  for (;;) {
+    size_t t = __atomic_fetch_add(&pool->next, 1, __ATOMIC_RELAXED);
+    if (t >= pool->tasks) return;
+    pool->task(pool->context, t);
+  }
+}
+
+static void *pool_worker(void *argument) {
+  kiln_pool *pool = argument;
+  unsigned long seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&pool->lock);
+    while (pool->generation == seen && !pool->stopping) pthread_cond_wait(&pool->wake, &pool->lock);
+    if (pool->stopping) {
+      pthread_mutex_unlock(&pool->lock);
+      return NULL;
+    }
+    seen = pool->generation;
+    pthread_mutex_unlock(&pool->lock);
+    pool_drain(pool);
+    pthread_mutex_lock(&pool->lock);
+    if (--pool->busy == 0) pthread_cond_broadcast(&pool->finished);
+    pthread_mutex_unlock(&pool->lock);
+  }
+}
+#endif
+
+int kiln_rt_threads(void) {
+#if KILN_HAVE_THREADS
+  return current_pool ? current_pool->workers + 1 : 1;
+#else
+  return 1;
+#endif
+}
+
+void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context) {
+#if KILN_HAVE_THREADS
+  kiln_pool *pool = current_pool;
+  if (pool && tasks > 1) {
+    pthread_mutex_lock(&pool->lock);
+    pool->task = task;
+    pool->context = context;
+    pool->tasks = tasks;
+    pool->next = 0;
+    pool->busy = pool->workers;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    pool_drain(pool);
+    pthread_mutex_lock(&pool->lock);
+    while (pool->busy > 0) pthread_cond_wait(&pool->finished, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+    return;
+  }
+#endif
+  for (size_t t = 0; t < tasks; t++) task(context, t);
+}
 
 /* Per thread where the target's TLS needs nothing from a C runtime; per process on Windows and
    Android, whose TLS would (a freestanding artifact links no C runtime). */
@@ -262,6 +365,29 @@ KILN_API kiln_model *kiln_create(const char *weights_path, int threads) {
     kiln_destroy(model);
     return NULL;
   }
+#if KILN_HAVE_THREADS
+  if (model->threads > 1) {
+    kiln_pool *pool = aligned(sizeof *pool);
+    if (!pool) {
+      kiln_destroy(model);
+      set_error("out of memory", NULL, NULL);
+      return NULL;
+    }
+    memset(pool, 0, sizeof *pool);
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    pthread_cond_init(&pool->finished, NULL);
+    model->pool = pool;
+    int wanted = model->threads - 1 < KILN_MAX_THREADS ? model->threads - 1 : KILN_MAX_THREADS;
+    for (int i = 0; i < wanted; i++) {
+      if (pthread_create(&pool->threads[i], NULL, pool_worker, pool) != 0) break;
+      pool->workers++;
+    }
+    model->threads = pool->workers + 1;
+  }
+#else
+  model->threads = 1;
+#endif
   return model;
 }
 
@@ -302,13 +428,34 @@ KILN_API int kiln_run(kiln_model *model, const void *const *inputs, void *const 
     set_error("kiln_run called with a NULL model", NULL, NULL);
     return 1;
   }
+#if KILN_HAVE_THREADS
+  kiln_pool *outer = current_pool;
+  current_pool = model->pool;
   int status = model->variant->run(model->weights, model->arena, inputs, outputs);
+  current_pool = outer;
+#else
+  int status = model->variant->run(model->weights, model->arena, inputs, outputs);
+#endif
   if (status != 0) set_error("the model failed at run time: ", status == 2 ? "an index is out of range" : "error", NULL);
   return status;
 }
 
 KILN_API void kiln_destroy(kiln_model *model) {
   if (!model) return;
+#if KILN_HAVE_THREADS
+  kiln_pool *pool = model->pool;
+  if (pool) {
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < pool->workers; i++) pthread_join(pool->threads[i], NULL);
+    pthread_cond_destroy(&pool->finished);
+    pthread_cond_destroy(&pool->wake);
+    pthread_mutex_destroy(&pool->lock);
+    release(pool);
+  }
+#endif
   release(model->weights);
   release(model->arena);
   release(model);
