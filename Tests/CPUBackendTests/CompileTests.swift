@@ -213,6 +213,38 @@ extension GemmTests {
     }
 }
 
+extension DepthwiseTests {
+    @Test("a 3x3 convolution (im2col + GEMM) and a depthwise one give the same bytes on 1, 2 and 3 threads")
+    func threads() async throws {
+        var random = SeededGenerator(state: 42)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let (c, h, w, k) = (32, 40, 40, 48)
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec(
+                        "Conv", ["x", "w1", "b1"], ["a"], name: "conv",
+                        [("kernel_shape", .ints([3, 3])), ("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec(
+                        "Conv", ["a", "w2"], ["y"], name: "dw",
+                        [("group", .int(k)), ("kernel_shape", .ints([3, 3])), ("pads", .ints([1, 1, 1, 1]))]),
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [1, .value(c), .value(h), .value(w)])],
+                outputs: [ValueSpec("y", ElemType.float, [1, .value(k), .value(h), .value(w)])],
+                initializers: [
+                    .float("w1", [k, c, 3, 3], values(k * c * 9)), .float("b1", [k], values(k)),
+                    .float("w2", [k, 1, 3, 3], values(k * 9)),
+                ]))
+        let directory = try TemporaryDirectory()
+        let path = try #require(try await compile(model, in: directory).artifactPath)
+        let x = bytes(values(c * h * w))
+        let single = try OpenedArtifact(path: path, threads: 1).loaded.run([x])
+        for threads in [2, 3] {
+            #expect(try OpenedArtifact(path: path, threads: threads).loaded.run([x]) == single, "\(threads) threads")
+        }
+    }
+}
+
 @Suite("the depthwise convolution kernel")
 struct DepthwiseTests {
     @Test(

@@ -9,8 +9,9 @@ static size_t product(const size_t *values, size_t count) {
   return result;
 }
 
-/* Column matrix [channels * prod(kernel), prod(out)] for one image and group. */
-static void im2col(const kk_conv_params *p, const float *x, size_t channels, float *columns) {
+/* Rows [c0 * prod(kernel), c1 * prod(kernel)) of the column matrix [channels * prod(kernel), prod(out)]
+   for one image and group. */
+static void im2col_rows(const kk_conv_params *p, const float *x, size_t c0, size_t c1, float *columns) {
   size_t s = p->spatial;
   size_t in3[3], out3[3], k3[3], st3[3], d3[3], pb3[3];
   kk_align3(s, p->in, 1, in3);
@@ -21,8 +22,8 @@ static void im2col(const kk_conv_params *p, const float *x, size_t channels, flo
   kk_align3(s, p->pad_begin, 0, pb3);
   size_t out_size = out3[0] * out3[1] * out3[2];
   size_t in_size = in3[0] * in3[1] * in3[2];
-  size_t row = 0;
-  for (size_t c = 0; c < channels; c++) {
+  size_t row = c0 * k3[0] * k3[1] * k3[2];
+  for (size_t c = c0; c < c1; c++) {
     const float *plane = x + c * in_size;
     for (size_t ka = 0; ka < k3[0]; ka++)
       for (size_t kb = 0; kb < k3[1]; kb++)
@@ -48,6 +49,23 @@ static void im2col(const kk_conv_params *p, const float *x, size_t channels, flo
   }
 }
 
+/* The column matrix, its channels spread over the runtime's threads when it is large. */
+typedef struct {
+  const kk_conv_params *p;
+  const float *x;
+  float *columns;
+} kk_im2col_job;
+
+static void im2col_range(void *context, size_t c0, size_t c1) {
+  const kk_im2col_job *job = context;
+  im2col_rows(job->p, job->x, c0, c1, job->columns);
+}
+
+static void im2col(const kk_conv_params *p, const float *x, size_t channels, float *columns, size_t floats) {
+  kk_im2col_job job = {p, x, columns};
+  kk_parallel_range(channels, floats, (size_t)1 << 16, im2col_range, &job);
+}
+
 /* A 1x1 convolution with stride 1 and no padding: the image already is its column matrix. */
 static int pointwise(const kk_conv_params *p) {
   for (size_t i = 0; i < p->spatial; i++)
@@ -68,13 +86,15 @@ static void valid_range(ptrdiff_t offset, size_t stride, size_t width, size_t ou
 /* Depthwise 2-D convolution (one filter per channel): a direct loop over the window that runs along
    output rows, so the innermost loop is a contiguous (stride 1) or strided axpy clang vectorises.
    im2col + GEMM would multiply one row of weights at a time. */
-static void depthwise2d(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y) {
+static void depthwise2d_planes(const kk_conv_params *p, const float *x, const float *w, const float *bias,
+                               float *y, size_t first, size_t last) {
   size_t channels = p->in_channels, height = p->in[0], width = p->in[1], out_h = p->out[0], out_w = p->out[1];
   size_t kernel_h = p->kernel[0], kernel_w = p->kernel[1], stride_h = p->stride[0], stride_w = p->stride[1];
   size_t dilation_h = p->dilation[0], dilation_w = p->dilation[1];
   ptrdiff_t pad_h = (ptrdiff_t)p->pad_begin[0], pad_w = (ptrdiff_t)p->pad_begin[1];
-  for (size_t n = 0; n < p->batch; n++)
-    for (size_t c = 0; c < channels; c++) {
+  for (size_t plane_index = first; plane_index < last; plane_index++) {
+    size_t n = plane_index / channels, c = plane_index % channels;
+    {
       const float *plane = x + (n * channels + c) * height * width;
       const float *filter = w + c * kernel_h * kernel_w;
       float *result = y + (n * channels + c) * out_h * out_w;
@@ -100,6 +120,26 @@ static void depthwise2d(const kk_conv_params *p, const float *x, const float *w,
         }
       }
     }
+  }
+}
+
+/* Every (image, channel) plane is independent: planes spread over the runtime's threads. */
+typedef struct {
+  const kk_conv_params *p;
+  const float *x, *w, *bias;
+  float *y;
+} kk_depthwise_job;
+
+static void depthwise_range(void *context, size_t first, size_t last) {
+  const kk_depthwise_job *job = context;
+  depthwise2d_planes(job->p, job->x, job->w, job->bias, job->y, first, last);
+}
+
+static void depthwise2d(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y) {
+  kk_depthwise_job job = {p, x, w, bias, y};
+  size_t planes = p->batch * p->in_channels;
+  kk_parallel_range(planes, planes * p->out[0] * p->out[1] * p->kernel[0] * p->kernel[1], (size_t)1 << 18,
+                    depthwise_range, &job);
 }
 
 void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y,
@@ -121,7 +161,7 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
       if (pointwise(p))
         columns = image;
       else
-        im2col(p, image, cin, scratch);
+        im2col(p, image, cin, scratch, depth * out_size);
       KK(sgemm)(0, 0, cout, out_size, depth, 1.0f, w + g * cout * depth, depth, columns, out_size, 0.0f, result,
                 out_size);
       if (bias) {

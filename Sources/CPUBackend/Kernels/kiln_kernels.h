@@ -26,6 +26,31 @@
 int kiln_rt_threads(void);
 void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context);
 
+/* range(context, first, last) over [0, count) in one chunk per thread when `work` (multiply-adds, say)
+   reaches `min_work`, else in one call here. */
+typedef struct {
+  void (*range)(void *, size_t, size_t);
+  void *context;
+  size_t count, per_task;
+} kk_range_job;
+
+static inline void kk_range_task(void *job_pointer, size_t t) {
+  const kk_range_job *job = job_pointer;
+  size_t first = t * job->per_task, last = first + job->per_task < job->count ? first + job->per_task : job->count;
+  if (first < last) job->range(job->context, first, last);
+}
+
+static inline void kk_parallel_range(size_t count, size_t work, size_t min_work, void (*range)(void *, size_t, size_t),
+                                     void *context) {
+  size_t threads = (size_t)kiln_rt_threads();
+  if (threads > 1 && count >= threads && work >= min_work) {
+    kk_range_job job = {range, context, count, (count + threads - 1) / threads};
+    kiln_rt_parallel((count + job.per_task - 1) / job.per_task, kk_range_task, &job);
+  } else if (count > 0) {
+    range(context, 0, count);
+  }
+}
+
 /* Right-aligns an n-d (n <= 3) window field to 3 dims, filling the front with `fill`,
    so one loop nest serves 1-D, 2-D and 3-D convolution and pooling. */
 static inline void kk_align3(size_t n, const size_t *values, size_t fill, size_t out[3]) {

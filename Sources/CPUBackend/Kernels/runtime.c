@@ -67,17 +67,18 @@ int pthread_cond_broadcast(kiln_pthread_sync *);
 #endif
 
 #if KILN_HAVE_THREADS
-/* A pool created with the model: `workers` threads sleep until kiln_rt_parallel hands them a job, take its
-   tasks one at a time with the calling thread, and report back. */
+/* A pool created with the model: `workers` threads sleep until kiln_rt_parallel posts a job; whoever is
+   awake (the caller always) takes its tasks one at a time. The caller waits for the tasks, never for a
+   worker to wake, so a worker the OS is slow to schedule costs nothing but its help. */
 typedef struct {
   kiln_pthread_sync lock, wake, finished;
   kiln_pthread_t threads[KILN_MAX_THREADS];
   int workers, stopping;
   unsigned long generation; /* bumped for each job */
-  int busy;                 /* workers still on the current job */
+  int active;               /* workers inside the current job's tasks */
   void (*task)(void *, size_t);
   void *context;
-  size_t tasks, next;
+  size_t tasks, next, done;
 } kiln_pool;
 #endif
 
@@ -101,6 +102,11 @@ static void pool_drain(kiln_pool *pool) {
     size_t t = __atomic_fetch_add(&pool->next, 1, __ATOMIC_RELAXED);
     if (t >= pool->tasks) return;
     pool->task(pool->context, t);
+    if (__atomic_add_fetch(&pool->done, 1, __ATOMIC_ACQ_REL) == pool->tasks) {
+      pthread_mutex_lock(&pool->lock);
+      pthread_cond_broadcast(&pool->finished);
+      pthread_mutex_unlock(&pool->lock);
+    }
   }
 }
 
@@ -115,10 +121,11 @@ static void *pool_worker(void *argument) {
       return NULL;
     }
     seen = pool->generation;
+    pool->active++;
     pthread_mutex_unlock(&pool->lock);
     pool_drain(pool);
     pthread_mutex_lock(&pool->lock);
-    if (--pool->busy == 0) pthread_cond_broadcast(&pool->finished);
+    if (--pool->active == 0) pthread_cond_broadcast(&pool->finished);
     pthread_mutex_unlock(&pool->lock);
   }
 }
@@ -137,17 +144,19 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
   kiln_pool *pool = current_pool;
   if (pool && tasks > 1) {
     pthread_mutex_lock(&pool->lock);
+    /* A worker that woke late for the last job may still be looking at it. */
+    while (pool->active > 0) pthread_cond_wait(&pool->finished, &pool->lock);
     pool->task = task;
     pool->context = context;
     pool->tasks = tasks;
     pool->next = 0;
-    pool->busy = pool->workers;
+    pool->done = 0;
     pool->generation++;
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->lock);
     pool_drain(pool);
     pthread_mutex_lock(&pool->lock);
-    while (pool->busy > 0) pthread_cond_wait(&pool->finished, &pool->lock);
+    while (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks) pthread_cond_wait(&pool->finished, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     return;
   }
