@@ -204,10 +204,11 @@ static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alph
                               const float *b, size_t ldb, float *c, size_t ldc) {
   kk_gemm_job job = {kind, m, n, k, lda, ldb, ldc, n, alpha, a, b, c};
   size_t threads = (size_t)kiln_rt_threads();
-  /* Below about a million multiply-adds a hand-off costs more than it saves. */
-  if (threads > 1 && m * n * k >= ((size_t)1 << 20) && n >= 2 * KK_NR) {
+  /* Below about four million multiply-adds (~0.1 ms) waking a worker costs more than it saves. Four tasks per
+     thread: a worker that wakes late takes a share, not half. */
+  if (threads > 1 && m * n * k >= ((size_t)1 << 22) && n >= 2 * KK_NR) {
     size_t panels = (n + KK_NR - 1) / KK_NR;
-    size_t tasks = threads < panels ? threads : panels;
+    size_t tasks = 4 * threads < panels ? 4 * threads : panels;
     job.columns = (panels + tasks - 1) / tasks * KK_NR;
     kiln_rt_parallel((n + job.columns - 1) / job.columns, kk_gemm_task, &job);
     return;

@@ -26,8 +26,8 @@
 int kiln_rt_threads(void);
 void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context);
 
-/* range(context, first, last) over [0, count) in one chunk per thread when `work` (multiply-adds, say)
-   reaches `min_work`, else in one call here. */
+/* range(context, first, last) over [0, count) in chunks, four per thread (a worker that wakes late takes a
+   share, not half), when `work` (multiply-adds, say) reaches `min_work`; else in one call here. */
 typedef struct {
   void (*range)(void *, size_t, size_t);
   void *context;
@@ -43,8 +43,9 @@ static inline void kk_range_task(void *job_pointer, size_t t) {
 static inline void kk_parallel_range(size_t count, size_t work, size_t min_work, void (*range)(void *, size_t, size_t),
                                      void *context) {
   size_t threads = (size_t)kiln_rt_threads();
-  if (threads > 1 && count >= threads && work >= min_work) {
-    kk_range_job job = {range, context, count, (count + threads - 1) / threads};
+  if (threads > 1 && count >= 2 && work >= min_work) {
+    size_t chunks = 4 * threads < count ? 4 * threads : count;
+    kk_range_job job = {range, context, count, (count + chunks - 1) / chunks};
     kiln_rt_parallel((count + job.per_task - 1) / job.per_task, kk_range_task, &job);
   } else if (count > 0) {
     range(context, 0, count);
