@@ -214,7 +214,7 @@ extension GemmTests {
 }
 
 extension DepthwiseTests {
-    @Test("a 3x3 convolution (im2col + GEMM) and a depthwise one give the same bytes on 1, 2 and 3 threads")
+    @Test("a 3x3 convolution (im2col + GEMM), a depthwise one and max pooling give the same bytes on 1, 2, 3 threads")
     func threads() async throws {
         var random = SeededGenerator(state: 42)
         func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
@@ -226,8 +226,11 @@ extension DepthwiseTests {
                         "Conv", ["x", "w1", "b1"], ["a"], name: "conv",
                         [("kernel_shape", .ints([3, 3])), ("pads", .ints([1, 1, 1, 1]))]),
                     NodeSpec(
-                        "Conv", ["a", "w2"], ["y"], name: "dw",
+                        "Conv", ["a", "w2"], ["d"], name: "dw",
                         [("group", .int(k)), ("kernel_shape", .ints([3, 3])), ("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec(
+                        "MaxPool", ["d"], ["y"], name: "pool",
+                        [("kernel_shape", .ints([3, 3])), ("pads", .ints([1, 1, 1, 1]))]),
                 ],
                 inputs: [ValueSpec("x", ElemType.float, [1, .value(c), .value(h), .value(w)])],
                 outputs: [ValueSpec("y", ElemType.float, [1, .value(k), .value(h), .value(w)])],

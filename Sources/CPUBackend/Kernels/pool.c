@@ -3,7 +3,20 @@
 
 #include "kiln_kernels.h"
 
-void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *indices) {
+typedef struct {
+  const kk_pool_params *p;
+  const float *x;
+  float *y;
+  int64_t *indices;
+} kk_pool_job;
+
+/* Planes [first, last) of the (image, channel) planes. */
+static void pool_planes(void *context, size_t first, size_t last) {
+  const kk_pool_job *job = context;
+  const kk_pool_params *p = job->p;
+  const float *x = job->x;
+  float *y = job->y;
+  int64_t *indices = job->indices;
   size_t s = p->spatial;
   size_t in3[3], out3[3], k3[3], st3[3], d3[3], pb3[3], pe3[3];
   kk_align3(s, p->in, 1, in3);
@@ -14,7 +27,7 @@ void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *in
   kk_align3(s, p->pad_begin, 0, pb3);
   kk_align3(s, p->pad_end, 0, pe3);
   size_t in_size = in3[0] * in3[1] * in3[2], out_size = out3[0] * out3[1] * out3[2];
-  for (size_t plane = 0; plane < p->batch * p->channels; plane++) {
+  for (size_t plane = first; plane < last; plane++) {
     const float *src = x + plane * in_size;
     float *dst = y + plane * out_size;
     for (size_t oa = 0; oa < out3[0]; oa++)
@@ -74,4 +87,12 @@ void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *in
           }
         }
   }
+}
+
+/* Every plane is independent: planes spread over the runtime's threads when the windows add up. */
+void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *indices) {
+  kk_pool_job job = {p, x, y, indices};
+  size_t planes = p->batch * p->channels, work = planes;
+  for (size_t i = 0; i < p->spatial; i++) work *= p->out[i] * p->kernel[i];
+  kk_parallel_range(planes, work, (size_t)1 << 18, pool_planes, &job);
 }
