@@ -10,9 +10,7 @@ ResNet-50 convolutions as GEMMs (im2col), square matrices and a classifier head.
 Usage: python3 benchmarks/gemm-vs-ort.py [--kiln .build/release/kiln] [--threads 1] [--peak 93] [MxKxN ...]
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -22,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ort_timing import ort_median  # noqa: E402
+from side_by_side import kiln_compile, kiln_median, ort_median  # noqa: E402
 SIZES = ["64x576x3136", "256x1152x784", "512x2304x196", "512x512x512", "1024x1024x1024", "1x2048x1000"]
 
 
@@ -54,18 +52,11 @@ def main():
         built, feeds = model(m, k, n, index)
         path = os.path.join(work, f"gemm-{size}.onnx")
         onnx.save(built, path)
-        compiled = subprocess.run(
-            [args.kiln, "compile", "--model", path, "--target-platform", "LINUX/X86_64",
-             "--compiler-options", '{"mcpu": "native"}', "--output", os.path.join(work, size), "--json"],
-            capture_output=True, text=True, env=env)
-        if compiled.returncode != 0:
-            print(f"{size:<16} compile failed: {compiled.stderr.strip().splitlines()[-1]}")
+        artifact, failure = kiln_compile(args.kiln, path, os.path.join(work, size), env)
+        if artifact is None:
+            print(f"{size:<16} compile failed: {failure}")
             continue
-        artifact = json.loads(compiled.stdout)["artifactPath"]
-        bench = subprocess.run(
-            [args.kiln, "bench", artifact, "--threads", str(args.threads), "--warmup", str(args.warmup),
-             "--iterations", str(args.iterations), "--json"], capture_output=True, text=True, env=env, check=True)
-        kiln_ms = json.loads(bench.stdout)["medianMilliseconds"]
+        kiln_ms = kiln_median(args.kiln, artifact, args.threads, args.warmup, args.iterations, env)
         ort_ms = ort_median(built.SerializeToString(), feeds, args.threads, args.warmup, args.iterations)
         flops = 2.0 * m * k * n
         kiln_rate, ort_rate = flops / kiln_ms / 1e6, flops / ort_ms / 1e6

@@ -16,13 +16,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ort_timing import ort_median  # noqa: E402
+from side_by_side import kiln_compile, kiln_median, ort_median  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "models"))
 from make_zoo import MODELS, SHAPES, ZOO  # noqa: E402
 
@@ -48,20 +47,12 @@ def main():
         inputs = {f[len("input_"):-4]: np.load(os.path.join(directory, f))
                   for f in sorted(os.listdir(directory)) if f.startswith("input_")}
         out = os.path.join(work, name)
-        start = time.time()
-        compiled = subprocess.run(
-            [args.kiln, "compile", "--model", archive, "--data-input-config", json.dumps(SHAPES[name]),
-             "--target-platform", "LINUX/X86_64", "--compiler-options", '{"mcpu": "native"}', "--output", out,
-             "--json"], capture_output=True, text=True, env=env)
-        seconds = time.time() - start
-        if compiled.returncode != 0:
-            print(f"{name:<12} compile failed: {compiled.stderr.strip().splitlines()[-1]}")
+        artifact, seconds = kiln_compile(args.kiln, archive, out, env,
+                                         ["--data-input-config", json.dumps(SHAPES[name])])
+        if artifact is None:
+            print(f"{name:<12} compile failed: {seconds}")
             continue
-        artifact = json.loads(compiled.stdout)["artifactPath"]
-        bench = subprocess.run(
-            [args.kiln, "bench", artifact, "--threads", str(args.threads), "--warmup", str(args.warmup),
-             "--iterations", str(args.iterations), "--json"], capture_output=True, text=True, env=env, check=True)
-        kiln_ms = json.loads(bench.stdout)["medianMilliseconds"]
+        kiln_ms = kiln_median(args.kiln, artifact, args.threads, args.warmup, args.iterations, env)
         ort_ms = ort_median(model_bytes, inputs, args.threads, args.warmup, args.iterations)
         print(f"{name:<12} {seconds:>9.1f} {kiln_ms:>10.3f} {ort_ms:>10.3f} {kiln_ms / ort_ms:>9.2f}", flush=True)
 

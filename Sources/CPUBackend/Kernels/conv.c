@@ -94,28 +94,26 @@ static void depthwise2d_planes(const kk_conv_params *p, const float *x, const fl
   ptrdiff_t pad_h = (ptrdiff_t)p->pad_begin[0], pad_w = (ptrdiff_t)p->pad_begin[1];
   for (size_t plane_index = first; plane_index < last; plane_index++) {
     size_t n = plane_index / channels, c = plane_index % channels;
-    {
-      const float *plane = x + (n * channels + c) * height * width;
-      const float *filter = w + c * kernel_h * kernel_w;
-      float *result = y + (n * channels + c) * out_h * out_w;
-      float b = bias ? bias[c] : 0.0f;
-      for (size_t oh = 0; oh < out_h; oh++) {
-        float *row = result + oh * out_w;
-        for (size_t ow = 0; ow < out_w; ow++) row[ow] = b;
-        for (size_t kh = 0; kh < kernel_h; kh++) {
-          ptrdiff_t ih = (ptrdiff_t)(oh * stride_h + kh * dilation_h) - pad_h;
-          if (ih < 0 || ih >= (ptrdiff_t)height) continue;
-          const float *line = plane + (size_t)ih * width;
-          for (size_t kw = 0; kw < kernel_w; kw++) {
-            float weight = filter[kh * kernel_w + kw];
-            ptrdiff_t offset = (ptrdiff_t)(kw * dilation_w) - pad_w;
-            size_t lo, hi;
-            valid_range(offset, stride_w, width, out_w, &lo, &hi);
-            if (stride_w == 1) {
-              for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)ow + offset];
-            } else {
-              for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)(ow * stride_w) + offset];
-            }
+    const float *plane = x + (n * channels + c) * height * width;
+    const float *filter = w + c * kernel_h * kernel_w;
+    float *result = y + (n * channels + c) * out_h * out_w;
+    float b = bias ? bias[c] : 0.0f;
+    for (size_t oh = 0; oh < out_h; oh++) {
+      float *row = result + oh * out_w;
+      for (size_t ow = 0; ow < out_w; ow++) row[ow] = b;
+      for (size_t kh = 0; kh < kernel_h; kh++) {
+        ptrdiff_t ih = (ptrdiff_t)(oh * stride_h + kh * dilation_h) - pad_h;
+        if (ih < 0 || ih >= (ptrdiff_t)height) continue;
+        const float *line = plane + (size_t)ih * width;
+        for (size_t kw = 0; kw < kernel_w; kw++) {
+          float weight = filter[kh * kernel_w + kw];
+          ptrdiff_t offset = (ptrdiff_t)(kw * dilation_w) - pad_w;
+          size_t lo, hi;
+          valid_range(offset, stride_w, width, out_w, &lo, &hi);
+          if (stride_w == 1) {
+            for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)ow + offset];
+          } else {
+            for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)(ow * stride_w) + offset];
           }
         }
       }

@@ -128,19 +128,39 @@ enum QuantizationLowerings {
 
     // MARK: matrix products
 
-    /// MatMulInteger (int32 out) and QLinearMatMul (requantized): inputs in ONNX order, the
-    /// zero points and scales at `slots`.
+    /// The operands of an integer product by role: MatMulInteger and ConvInteger take A, B and their zero
+    /// points; QLinearMatMul and QLinearConv interleave scales, and add Y's scale and zero point (and
+    /// QLinearConv an int32 bias).
+    struct IntegerOperands {
+        var a, aZero, b, bZero: ValueID?
+        var aScale, bScale, yScale, yZero, bias: ValueID?
+
+        init(_ node: Node) {
+            func input(_ i: Int) -> ValueID? { i < node.inputs.count ? node.inputs[i] : nil }
+            if node.opType.hasPrefix("QLinear") {
+                (a, aScale, aZero, b, bScale, bZero) = (input(0), input(1), input(2), input(3), input(4), input(5))
+                (yScale, yZero, bias) = (input(6), input(7), input(8))
+            } else {
+                (a, b, aZero, bZero) = (input(0), input(1), input(2), input(3))
+            }
+        }
+
+        /// True when the int32 result is requantized (all three scales given).
+        var requantized: Bool { aScale != nil && bScale != nil && yScale != nil }
+    }
+
+    /// MatMulInteger (int32 out) and QLinearMatMul (requantized), with batch broadcasting.
     static func lowerIntegerMatMul(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
-        let qlinear = node.opType == "QLinearMatMul"
-        let slot: (a: Int, az: Int, b: Int, bz: Int) = qlinear ? (0, 2, 3, 5) : (0, 2, 1, 3)
-        func input(_ i: Int) -> ValueID? { i < node.inputs.count ? node.inputs[i] : nil }
-        guard let a = input(slot.a), let b = input(slot.b), let y = node.outputs[0] else { return }
+        let operands = IntegerOperands(node)
+        guard let a = operands.a, let b = operands.b, let y = node.outputs[0] else { return }
         let batches = NeuralNetworkLowerings.matMulBatches(c.shape(a), c.shape(b))
         let (m, k, n) = (batches.m, batches.k, batches.n)
-        try requirePerAxis(c, node, index, input(slot.az), dim: m, what: "A's zero point")
-        try requirePerAxis(c, node, index, input(slot.bz), dim: n, what: "B's zero point")
-        let az = parameter(&c, input(slot.az), index: "r", fallback: "0")
-        let bz = parameter(&c, input(slot.bz), index: "j", fallback: "0")
+        try requirePerAxis(c, node, index, operands.aZero, dim: m, what: "A's zero point")
+        try requirePerAxis(c, node, index, operands.bZero, dim: n, what: "B's zero point")
+        try requirePerAxis(c, node, index, operands.aScale, dim: m, what: "A's scale")
+        try requirePerAxis(c, node, index, operands.bScale, dim: n, what: "B's scale")
+        let az = parameter(&c, operands.aZero, index: "r", fallback: "0")
+        let bz = parameter(&c, operands.bZero, index: "j", fallback: "0")
         let (pa, pb, py) = (c.pointer(a), c.pointer(b), c.pointer(y))
         c.emitSizes("oa\(index)", batches.offsetsA)
         c.emitSizes("ob\(index)", batches.offsetsB)
@@ -150,18 +170,26 @@ enum QuantizationLowerings {
         c.emit(
             "      for (size_t q = 0; q < \(k); q++) acc += ((int32_t)\(pa)[oa\(index)[t] + r * \(k) + q] - (int32_t)\(az)) * ((int32_t)\(pb)[ob\(index)[t] + q * \(n) + j] - (int32_t)\(bz));"
         )
-        let target = "\(py)[t * \(m * n) + r * \(n) + j]"
-        if qlinear, let aScale = input(1), let bScale = input(4), let yScale = input(6) {
-            try requirePerAxis(c, node, index, aScale, dim: m, what: "A's scale")
-            try requirePerAxis(c, node, index, bScale, dim: n, what: "B's scale")
-            let scale =
-                "\(parameter(&c, aScale, index: "r", fallback: "1.0f")) * \(parameter(&c, bScale, index: "j", fallback: "1.0f")) / \(parameter(&c, yScale, index: "0", fallback: "1.0f"))"
-            try emitRequantize(
-                &c, node, index, acc: "acc", scale: scale, zero: input(7), target: target, type: c.dataType(y))
-        } else {
-            c.emit("      \(target) = acc;")
-        }
+        try emitResult(
+            &c, node, index, operands, aIndex: "r", bIndex: "j", target: "\(py)[t * \(m * n) + r * \(n) + j]",
+            type: c.dataType(y))
         c.emit("    }")
+    }
+
+    /// Stores the int32 `acc` at `target`: as it is (MatMulInteger, ConvInteger), or requantized with
+    /// `a_scale[aIndex] * b_scale[bIndex] / y_scale` (QLinearMatMul, QLinearConv).
+    static func emitResult(
+        _ c: inout LoweringContext, _ node: Node, _ index: Int, _ operands: IntegerOperands, aIndex: String,
+        bIndex: String, target: String, type: DataType
+    ) throws {
+        guard operands.requantized else {
+            c.emit("      \(target) = acc;")
+            return
+        }
+        let scale =
+            "\(parameter(&c, operands.aScale, index: aIndex, fallback: "1.0f")) * \(parameter(&c, operands.bScale, index: bIndex, fallback: "1.0f")) / \(parameter(&c, operands.yScale, index: "0", fallback: "1.0f"))"
+        try emitRequantize(
+            &c, node, index, acc: "acc", scale: scale, zero: operands.yZero, target: target, type: type)
     }
 
     /// `target = saturate(round_half_even(acc * scale) + zero)`, as MLAS requantizes.
@@ -181,10 +209,8 @@ enum QuantizationLowerings {
     /// ConvInteger (int32 out) and QLinearConv (requantized, optional int32 bias): a direct loop
     /// nest over 1 to 3 spatial dims; padding contributes zero (the zero point minus itself).
     static func lowerIntegerConv(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
-        let qlinear = node.opType == "QLinearConv"
-        let slot: (x: Int, xz: Int, w: Int, wz: Int) = qlinear ? (0, 2, 3, 5) : (0, 2, 1, 3)
-        func input(_ i: Int) -> ValueID? { i < node.inputs.count ? node.inputs[i] : nil }
-        guard let x = input(slot.x), let w = input(slot.w), let y = node.outputs[0] else { return }
+        let operands = IntegerOperands(node)
+        guard let x = operands.a, let w = operands.b, let y = node.outputs[0] else { return }
         let (xs, ws, ys) = (c.shape(x), c.shape(w), c.shape(y))
         let spatial = xs.count - 2
         guard (1...3).contains(spatial) else {
@@ -196,13 +222,14 @@ enum QuantizationLowerings {
             dilations: dilations)
         let group = node.int("group") ?? 1
         let (channels, outChannels) = (xs[1] / group, ws[0] / group)
-        try requirePerAxis(c, node, index, input(slot.xz), dim: 1, what: "X's zero point")
-        try requirePerAxis(c, node, index, input(slot.wz), dim: ws[0], what: "W's zero point")
+        try requirePerAxis(c, node, index, operands.aZero, dim: 1, what: "X's zero point")
+        try requirePerAxis(c, node, index, operands.bZero, dim: ws[0], what: "W's zero point")
+        try requirePerAxis(c, node, index, operands.bScale, dim: ws[0], what: "W's scale")
         func three(_ values: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: 3 - values.count) + values }
         let (inp, out, ker) = (three(Array(xs[2...]), 1), three(Array(ys[2...]), 1), three(kernel, 1))
         let (st, di, pb) = (three(strides, 1), three(dilations, 1), three(begin, 0))
-        let xz = parameter(&c, input(slot.xz), index: "0", fallback: "0")
-        let wz = parameter(&c, input(slot.wz), index: "m", fallback: "0")
+        let xz = parameter(&c, operands.aZero, index: "0", fallback: "0")
+        let wz = parameter(&c, operands.bZero, index: "m", fallback: "0")
         let (px, pw, py) = (c.pointer(x), c.pointer(w), c.pointer(y))
         let inSize = inp.reduce(1, *)
         let outSize = out.reduce(1, *)
@@ -228,17 +255,11 @@ enum QuantizationLowerings {
             "              acc += ((int32_t)xp[(i0 * \(inp[1]) + i1) * \(inp[2]) + i2] - (int32_t)\(xz)) * ((int32_t)wp[(k0 * \(ker[1]) + k1) * \(ker[2]) + k2] - (int32_t)\(wz));"
         )
         c.emit("            } } } }")
-        let target = "\(py)[(b * \(ws[0]) + m) * \(outSize) + (o0 * \(out[1]) + o1) * \(out[2]) + o2]"
-        if qlinear, let xScale = input(1), let wScale = input(4), let yScale = input(6) {
-            try requirePerAxis(c, node, index, wScale, dim: ws[0], what: "W's scale")
-            if let bias = input(8) { c.emit("      acc += \(c.pointer(bias))[m];") }
-            let scale =
-                "\(parameter(&c, xScale, index: "0", fallback: "1.0f")) * \(parameter(&c, wScale, index: "m", fallback: "1.0f")) / \(parameter(&c, yScale, index: "0", fallback: "1.0f"))"
-            try emitRequantize(
-                &c, node, index, acc: "acc", scale: scale, zero: input(7), target: target, type: c.dataType(y))
-        } else {
-            c.emit("      \(target) = acc;")
-        }
+        if operands.requantized, let bias = operands.bias { c.emit("      acc += \(c.pointer(bias))[m];") }
+        try emitResult(
+            &c, node, index, operands, aIndex: "0", bIndex: "m",
+            target: "\(py)[(b * \(ws[0]) + m) * \(outSize) + (o0 * \(out[1]) + o1) * \(out[2]) + o2]",
+            type: c.dataType(y))
         c.emit("    } }")
     }
 

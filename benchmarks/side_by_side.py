@@ -1,0 +1,45 @@
+"""The pieces the side-by-side benchmarks (zoo-vs-ort.py, gemm-vs-ort.py) share: ONNX Runtime's median
+latency, and compiling and timing with Kiln."""
+import json
+import subprocess
+import time
+
+import onnxruntime as ort
+
+
+def ort_median(model_bytes, feeds, threads, warmup, iterations):
+    """Median milliseconds of `iterations` runs after `warmup`, all graph optimizations, `threads` intra-op threads."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    for _ in range(warmup):
+        session.run(None, feeds)
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        session.run(None, feeds)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def kiln_compile(kiln, model, out, env, extra=()):
+    """`kiln compile` for this CPU (LINUX/X86_64, mcpu native): (artifact path, seconds), or (None, the error line)."""
+    start = time.time()
+    compiled = subprocess.run(
+        [kiln, "compile", "--model", model, "--target-platform", "LINUX/X86_64", "--compiler-options",
+         '{"mcpu": "native"}', "--output", out, "--json", *extra], capture_output=True, text=True, env=env)
+    seconds = time.time() - start
+    if compiled.returncode != 0:
+        return None, compiled.stderr.strip().splitlines()[-1]
+    return json.loads(compiled.stdout)["artifactPath"], seconds
+
+
+def kiln_median(kiln, artifact, threads, warmup, iterations, env):
+    """Median milliseconds from `kiln bench`."""
+    bench = subprocess.run(
+        [kiln, "bench", artifact, "--threads", str(threads), "--warmup", str(warmup), "--iterations",
+         str(iterations), "--json"], capture_output=True, text=True, env=env, check=True)
+    return json.loads(bench.stdout)["medianMilliseconds"]
