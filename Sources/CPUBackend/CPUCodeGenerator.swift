@@ -22,6 +22,8 @@ public struct GeneratedModel: Sendable {
     public var inputs: [TensorDescription]
     public var outputs: [TensorDescription]
     public var opCounts: [String: Int]
+    /// What each profiling mark (`kiln_rt_mark(i)` after node i, then the output copies) times.
+    public var stepLabels: [String]
 
     /// The metadata file (compiled for the architecture baseline) naming each variant's run function.
     public func metaSource(variants: [(name: String, symbol: String, features: [String])]) -> String {
@@ -54,8 +56,11 @@ public struct GeneratedModel: Sendable {
             )
         }
         lines.append("};")
+        lines.append("static const char *const step_labels[] = {")
+        lines += stepLabels.map { "  \(CSource.stringLiteral($0))," }
+        lines.append("};")
         lines.append(
-            "const kiln_model_info kiln_model_description = {\(arenaBytes), \(weightsBytes), \(inputs.count), \(outputs.count), \(variants.count), inputs, outputs, variants};"
+            "const kiln_model_info kiln_model_description = {\(arenaBytes), \(weightsBytes), \(inputs.count), \(outputs.count), \(variants.count), inputs, outputs, variants, \(stepLabels.count), step_labels};"
         )
         return lines.joined(separator: "\n") + "\n"
     }
@@ -89,12 +94,14 @@ public enum CPUCodeGenerator {
             }
             try OperatorTable.table[node.qualifiedOpType]!.lower(&context, node, index)
             if !node.guards.isEmpty { context.emit("  }") }
+            context.emit("  kiln_rt_mark(\(index));")
         }
         for (output, source) in plan.finalCopies {
             let bytes = MemoryPlan.bytes(graph[source])
             let pointer = context.pointer(source)
             if bytes > 0 { context.emit("  memcpy(out[\(output)], \(pointer), \(bytes));") }
         }
+        context.emit("  kiln_rt_mark(\(graph.nodes.count));")
         let scratchOffset = MemoryPlan.align(plan.arenaBytes)
         let arenaBytes = scratchOffset + MemoryPlan.align(context.scratchFloats * 4)
         var source = [
@@ -117,7 +124,11 @@ public enum CPUCodeGenerator {
         return GeneratedModel(
             runSource: source.joined(separator: "\n"), arenaBytes: arenaBytes, weightsBytes: plan.weightsBytes,
             weights: plan.weights.map { (graph.initializers[$0.id]!, $0.offset) },
-            inputs: graph.inputs.map(describe), outputs: graph.outputs.map(describe), opCounts: graph.opHistogram)
+            inputs: graph.inputs.map(describe), outputs: graph.outputs.map(describe), opCounts: graph.opHistogram,
+            stepLabels: graph.nodes.map { node in
+                let shape = node.outputs.first.flatMap { $0 }.flatMap { graph[$0].type?.description } ?? ""
+                return "\(node.qualifiedOpType) '\(node.name)' \(shape)"
+            } + ["(copy outputs)"])
     }
 
     /// Constant, Shape and Size produce values known at compile time: make them initializers.

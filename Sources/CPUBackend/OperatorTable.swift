@@ -33,6 +33,7 @@ public enum OperatorTable {
         table["Clip"] = OperatorLowering(types: E.numeric, lower: E.lowerClip)
 
         table["Conv"] = OperatorLowering(types: float32, lower: N.lowerConv)
+        table["kiln::FusedConv"] = OperatorLowering(types: float32, lower: N.lowerConv)
         table["ConvTranspose"] = OperatorLowering(types: float32, lower: N.lowerConvTranspose)
         for op in ["MaxPool", "AveragePool", "LpPool"] {
             table[op] = OperatorLowering(types: float32, lower: N.lowerPool)

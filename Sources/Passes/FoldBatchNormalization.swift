@@ -6,13 +6,7 @@ extension GraphPass {
     /// normalization's whole pass over the activations disappears. Only inference-mode BN (one
     /// output) whose input is produced by a Conv and used by nothing else is folded.
     public static let foldBatchNormalization = GraphPass(name: "fold-batch-normalization") { graph in
-        var producer: [ValueID: Int] = [:]
-        var uses: [ValueID: Int] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            for case let id? in node.outputs { producer[id] = index }
-            for case let id? in node.inputs { uses[id, default: 0] += 1 }
-        }
-        for id in graph.outputs { uses[id, default: 0] += 1 }
+        let (producer, uses) = graph.producersAndUses()
         var removed: Set<Int> = []
         for (index, node) in graph.nodes.enumerated()
         where node.opType == "BatchNormalization" && node.domain.isEmpty && node.outputs.count == 1

@@ -16,7 +16,7 @@ public struct GraphPass: Sendable {
 /// The passes the optimize stage runs, in order, one line each.
 public enum PassManager {
     public static let standard: [GraphPass] = [
-        .foldBatchNormalization
+        .foldBatchNormalization, .fuseConvEpilogue,
     ]
 
     /// Runs `passes` over the model's graph; what each changed, for the manifest ("name: count").
@@ -28,5 +28,20 @@ public enum PassManager {
             if changed > 0 { applied.append("\(pass.name): \(changed)") }
         }
         return (model, applied)
+    }
+}
+
+extension Graph {
+    /// For the passes: which node computes each value, and how many readers each value has (nodes, their
+    /// guards, and the graph's outputs).
+    func producersAndUses() -> (producer: [ValueID: Int], uses: [ValueID: Int]) {
+        var producer: [ValueID: Int] = [:]
+        var uses: [ValueID: Int] = [:]
+        for (index, node) in nodes.enumerated() {
+            for case let id? in node.outputs { producer[id] = index }
+            for id in node.reads { uses[id, default: 0] += 1 }
+        }
+        for id in outputs { uses[id, default: 0] += 1 }
+        return (producer, uses)
     }
 }

@@ -15,6 +15,24 @@ public protocol ArtifactExecutor: AnyObject, Sendable {
     func run(_ inputs: [Data]) throws -> [Data]
     /// Runs `warmup` untimed and `iterations` timed runs; each timed run's milliseconds.
     func time(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [Double]
+    /// Runs `warmup` untimed and `iterations` profiled runs; each step's label and mean milliseconds per run.
+    func profile(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [ProfileStep]
+}
+
+/// One step of a profiled run: a graph node (or the output copies) and its mean time.
+public struct ProfileStep: Sendable, Encodable {
+    public var label: String
+    public var milliseconds: Double
+    /// The operator type: the label's first word (all of "(copy outputs)").
+    public var opType: String { label.hasPrefix("(") ? label : String(label.prefix { $0 != " " }) }
+}
+
+extension ArtifactExecutor {
+    public func profile(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [ProfileStep] {
+        throw KilnError.client(
+            .inputConfiguration,
+            "profiling runs artifacts in this process only; \(emulation ?? "this executor") cannot time each step")
+    }
 }
 
 /// An artifact built for another CPU, run by `kiln_runner` (built once per architecture with the

@@ -134,6 +134,38 @@ public final class LoadedArtifact: ArtifactExecutor, @unchecked Sendable {
         }
     }
 
+    public func profile(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [ProfileStep] {
+        typealias Count = @convention(c) (OpaquePointer?) -> Int32
+        typealias Label = @convention(c) (OpaquePointer?, Int32) -> UnsafePointer<CChar>?
+        typealias Profile = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt64>?) -> Int32
+        guard let countSymbol = dlsym(library, "kiln_node_count"), let labelSymbol = dlsym(library, "kiln_node_label"),
+            let profileSymbol = dlsym(library, "kiln_profile")
+        else {
+            throw KilnError.client(
+                .inputConfiguration, "this artifact predates profiling (no kiln_profile); compile it again")
+        }
+        let count = Int(unsafeBitCast(countSymbol, to: Count.self)(model))
+        let label = unsafeBitCast(labelSymbol, to: Label.self)
+        let setProfile = unsafeBitCast(profileSymbol, to: Profile.self)
+        var sums = [UInt64](repeating: 0, count: max(count, 1))
+        try withBuffers(inputs) { inputPointers, outputPointers in
+            for _ in 0..<warmup { try run(inputs: inputPointers, outputs: outputPointers) }
+            try sums.withUnsafeMutableBufferPointer { buffer in
+                guard setProfile(model, buffer.baseAddress) == 0 else {
+                    throw KilnError.client(
+                        .targetDevice, lastError().map { String(cString: $0) } ?? "this artifact cannot profile")
+                }
+                defer { _ = setProfile(model, nil) }
+                for _ in 0..<iterations { try run(inputs: inputPointers, outputs: outputPointers) }
+            }
+        }
+        return (0..<count).map { index in
+            ProfileStep(
+                label: label(model, Int32(index)).map { String(cString: $0) } ?? "?",
+                milliseconds: Double(sums[index]) / 1e6 / Double(max(iterations, 1)))
+        }
+    }
+
     /// Runs on caller-owned buffers (no copies): what `time` measures.
     public func run(inputs: [UnsafeRawPointer], outputs: [UnsafeMutableRawPointer]) throws {
         let inputPointers: [UnsafeRawPointer?] = inputs

@@ -21,6 +21,12 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(help: "Time each step (graph node) instead: mean time per operator type and the slowest steps.")
+    var profile = false
+
+    @Option(help: "With --profile: how many of the slowest steps to list.")
+    var top = 15
+
     struct Result: Encodable {
         var variant: String
         var emulated: String?
@@ -48,6 +54,10 @@ struct Bench: ParsableCommand {
             if let emulation = model.emulation {
                 FileHandle.standardError.write(Data("kiln bench: running under \(emulation)\n".utf8))
             }
+            if profile {
+                try printProfile(try model.profile(inputs, warmup: warmup, iterations: iterations), model: model)
+                return
+            }
             var times = try model.time(inputs, warmup: warmup, iterations: iterations)
             times.sort()
             let result = Result(
@@ -65,6 +75,59 @@ struct Bench: ParsableCommand {
             }
         } catch let error as KilnError {
             throw fail(error.failureReason)
+        }
+    }
+
+    struct OperatorTotal: Encodable {
+        var opType: String
+        var steps: Int
+        var milliseconds: Double
+        var percent: Double
+    }
+
+    struct Profile: Encodable {
+        var variant: String
+        var threads: Int
+        var iterations: Int
+        var totalMilliseconds: Double
+        var operators: [OperatorTotal]
+        var steps: [ProfileStep]
+    }
+
+    func printProfile(_ steps: [ProfileStep], model: any ArtifactExecutor) throws {
+        let total = steps.reduce(0) { $0 + $1.milliseconds }
+        let operators = Dictionary(grouping: steps, by: \.opType).map { opType, group in
+            let milliseconds = group.reduce(0) { $0 + $1.milliseconds }
+            return OperatorTotal(
+                opType: opType, steps: group.count, milliseconds: milliseconds,
+                percent: total > 0 ? 100 * milliseconds / total : 0)
+        }.sorted { $0.milliseconds > $1.milliseconds }
+        if json {
+            print(
+                try jsonText(
+                    Profile(
+                        variant: model.variant, threads: threads, iterations: iterations, totalMilliseconds: total,
+                        operators: operators, steps: steps)))
+            return
+        }
+        print(
+            String(
+                format: "%.3f ms per run over %d steps (mean of %d runs, %d thread(s), %@ code)", total, steps.count,
+                iterations, threads, model.variant))
+        print("\nby operator:")
+        for entry in operators {
+            print(
+                String(
+                    format: "  %9.3f ms  %5.1f%%  %4d × %@", entry.milliseconds, entry.percent, entry.steps,
+                    entry.opType))
+        }
+        print("\nslowest steps:")
+        let ranked = steps.enumerated().sorted { $0.element.milliseconds > $1.element.milliseconds }
+        for (index, step) in ranked.prefix(max(top, 0)) {
+            print(
+                String(
+                    format: "  %9.3f ms  %5.1f%%  #%-4d %@", step.milliseconds,
+                    total > 0 ? 100 * step.milliseconds / total : 0, index, step.label))
         }
     }
 }

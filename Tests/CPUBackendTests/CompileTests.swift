@@ -361,3 +361,114 @@ struct PassTests {
         }
     }
 }
+
+extension PassTests {
+    /// x [1,4,7,9] → Conv 3x3 (12 channels: the packed GEMM, three full column panels and a tail) → Add(r, ·)
+    /// → Relu → a; a → depthwise Conv → Clip(-0.5, 0.5) → y1; a → 1x1 Conv to 3 channels (the few-rows GEMM)
+    /// → Relu → y2.
+    static func epilogueModel(_ values: (Int) -> [Float]) -> (ModelSpec, [String: [Float]]) {
+        let weights = [
+            "w1": values(12 * 4 * 9), "b1": values(12), "w2": values(12 * 9), "b2": values(12), "w3": values(3 * 12),
+        ]
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("Conv", ["x", "w1", "b1"], ["c1"], name: "c1", [("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec("Add", ["r", "c1"], ["s"], name: "add"),
+                    NodeSpec("Relu", ["s"], ["a"], name: "relu"),
+                    NodeSpec(
+                        "Conv", ["a", "w2", "b2"], ["d"], name: "dw",
+                        [("group", .int(12)), ("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec("Clip", ["d", "lo", "hi"], ["y1"], name: "clip"),
+                    NodeSpec("Conv", ["a", "w3"], ["e"], name: "pw"),
+                    NodeSpec("Relu", ["e"], ["y2"], name: "relu2"),
+                ],
+                inputs: [
+                    ValueSpec("x", ElemType.float, [1, 4, 7, 9]), ValueSpec("r", ElemType.float, [1, 12, 7, 9]),
+                ],
+                outputs: [
+                    ValueSpec("y1", ElemType.float, [1, 12, 7, 9]), ValueSpec("y2", ElemType.float, [1, 3, 7, 9]),
+                ],
+                initializers: [
+                    .float("w1", [12, 4, 3, 3], weights["w1"]!), .float("b1", [12], weights["b1"]!),
+                    .float("w2", [12, 1, 3, 3], weights["w2"]!), .float("b2", [12], weights["b2"]!),
+                    .float("w3", [3, 12, 1, 1], weights["w3"]!), .float("lo", [], [-0.5]), .float("hi", [], [0.5]),
+                ]))
+        return (model, weights)
+    }
+
+    /// Direct convolution over [channels, 7, 9] planes with pad `pad`, in doubles.
+    static func convolve(
+        _ x: [Double], channels: Int, _ w: [Float], _ b: [Float]?, out: Int, kernel: Int, depthwise: Bool
+    ) -> [Double] {
+        let (h, wd, pad) = (7, 9, kernel / 2)
+        var y = [Double](repeating: 0, count: out * h * wd)
+        for o in 0..<out {
+            for i in 0..<h {
+                for j in 0..<wd {
+                    var sum = b.map { Double($0[o]) } ?? 0
+                    for c in (depthwise ? o..<o + 1 : 0..<channels) {
+                        for ki in 0..<kernel {
+                            for kj in 0..<kernel where (0..<h).contains(i + ki - pad) && (0..<wd).contains(j + kj - pad)
+                            {
+                                let weight = w[
+                                    ((o * (depthwise ? 1 : channels) + (depthwise ? 0 : c)) * kernel + ki) * kernel + kj
+                                ]
+                                sum += x[(c * h + i + ki - pad) * wd + j + kj - pad] * Double(weight)
+                            }
+                        }
+                    }
+                    y[(o * h + i) * wd + j] = sum
+                }
+            }
+        }
+        return y
+    }
+
+    @Test("Add, Relu and Clip after Convs fuse into their stores (GEMM, few-rows GEMM, depthwise) and compute the same")
+    func fuseConvEpilogue() async throws {
+        var random = SeededGenerator(state: 7)
+        let (model, weights) = Self.epilogueModel { count in
+            (0..<count).map { _ in Float.random(in: -1...1, using: &random) }
+        }
+        let x = (0..<4 * 63).map { _ in Float.random(in: -1...1, using: &random) }
+        let r = (0..<12 * 63).map { _ in Float.random(in: -1...1, using: &random) }
+        let directory = try TemporaryDirectory()
+        let result = try await compile(model, in: directory)
+        #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 4"])
+        #expect(result.manifest.opCountsAfter == ["kiln::FusedConv": 3])
+        let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x), bytes(r)])
+        let c1 = Self.convolve(
+            x.map(Double.init), channels: 4, weights["w1"]!, weights["b1"]!, out: 12, kernel: 3, depthwise: false)
+        let a = zip(c1, r).map { max(0, $0 + Double($1)) }
+        let y1 = Self.convolve(a, channels: 12, weights["w2"]!, weights["b2"]!, out: 12, kernel: 3, depthwise: true)
+            .map { min(0.5, max(-0.5, $0)) }
+        let y2 = Self.convolve(a, channels: 12, weights["w3"]!, nil, out: 3, kernel: 1, depthwise: false).map {
+            max(0, $0)
+        }
+        for (name, got, expected) in [("y1", floats(outputs[0]), y1), ("y2", floats(outputs[1]), y2)] {
+            #expect(got.count == expected.count)
+            for (index, (value, reference)) in zip(got, expected).enumerated() {
+                #expect(abs(Double(value) - reference) <= 1e-5 * max(1, abs(reference)), "\(name)[\(index)]")
+            }
+        }
+    }
+
+    @Test("kiln bench --profile's source: a label and a time for every step, the fused ones by their new name")
+    func profile() async throws {
+        var random = SeededGenerator(state: 8)
+        let (model, _) = Self.epilogueModel { count in (0..<count).map { _ in Float.random(in: -1...1, using: &random) }
+        }
+        let directory = try TemporaryDirectory()
+        let path = try #require(try await compile(model, in: directory).artifactPath)
+        let artifact = try OpenedArtifact(path: path).loaded
+        let steps = try artifact.profile([Data(count: 4 * 63 * 4), Data(count: 12 * 63 * 4)], warmup: 1, iterations: 3)
+        #expect(
+            steps.map(\.label) == [
+                "kiln::FusedConv 'c1' float32[1,12,7,9]", "kiln::FusedConv 'dw' float32[1,12,7,9]",
+                "kiln::FusedConv 'pw' float32[1,3,7,9]", "(copy outputs)",
+            ])
+        #expect(steps.allSatisfy { $0.milliseconds >= 0 })
+        #expect(steps[0].milliseconds > 0, "the 3x3 convolution takes measurable time")
+    }
+}

@@ -96,8 +96,9 @@ func portableExecutable(_ data: Data) throws -> (machine: Int, exports: [String]
 struct CrossTargetTests {
     static let abi = [
         "kiln_abi_version", "kiln_create", "kiln_destroy", "kiln_input_count", "kiln_input_dtype", "kiln_input_name",
-        "kiln_input_rank", "kiln_input_shape", "kiln_last_error", "kiln_output_count", "kiln_output_dtype",
-        "kiln_output_name", "kiln_output_rank", "kiln_output_shape", "kiln_run", "kiln_variant",
+        "kiln_input_rank", "kiln_input_shape", "kiln_last_error", "kiln_node_count", "kiln_node_label",
+        "kiln_output_count", "kiln_output_dtype", "kiln_output_name", "kiln_output_rank", "kiln_output_shape",
+        "kiln_profile", "kiln_run", "kiln_variant",
     ]
 
     @Test(

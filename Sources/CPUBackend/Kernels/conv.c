@@ -9,6 +9,16 @@ static size_t product(const size_t *values, size_t count) {
   return result;
 }
 
+/* The range of output columns [lo, hi) whose input column o * stride + offset lies in [0, width). */
+static void valid_range(ptrdiff_t offset, size_t stride, size_t width, size_t out, size_t *lo, size_t *hi) {
+  ptrdiff_t first = offset >= 0 ? 0 : (-offset + (ptrdiff_t)stride - 1) / (ptrdiff_t)stride;
+  ptrdiff_t last = (ptrdiff_t)width - 1 - offset; /* o * stride <= last */
+  ptrdiff_t end = last < 0 ? 0 : last / (ptrdiff_t)stride + 1;
+  *lo = (size_t)first;
+  *hi = end > (ptrdiff_t)out ? out : (size_t)end;
+  if (*hi < *lo) *hi = *lo;
+}
+
 /* Rows [c0 * prod(kernel), c1 * prod(kernel)) of the column matrix [channels * prod(kernel), prod(out)]
    for one image and group. */
 static void im2col_rows(const kk_conv_params *p, const float *x, size_t c0, size_t c1, float *columns) {
@@ -39,10 +49,17 @@ static void im2col_rows(const kk_conv_params *p, const float *x, size_t c0, size
                 continue;
               }
               const float *src = plane + ((size_t)ia * in3[1] + (size_t)ib) * in3[2];
-              for (size_t oc = 0; oc < out3[2]; oc++) {
-                ptrdiff_t ic = (ptrdiff_t)(oc * st3[2] + kc * d3[2]) - (ptrdiff_t)pb3[2];
-                line[oc] = (ic < 0 || ic >= (ptrdiff_t)in3[2]) ? 0.0f : src[ic];
-              }
+              /* Columns [lo, hi) read inside the row; the rest are padding. No test per element. */
+              ptrdiff_t offset = (ptrdiff_t)(kc * d3[2]) - (ptrdiff_t)pb3[2];
+              size_t lo, hi, stride = st3[2];
+              valid_range(offset, stride, in3[2], out3[2], &lo, &hi);
+              for (size_t oc = 0; oc < lo; oc++) line[oc] = 0.0f;
+              const float *start = src + (ptrdiff_t)(lo * stride) + offset;
+              if (stride == 1)
+                memcpy(line + lo, start, (hi - lo) * sizeof(float));
+              else
+                for (size_t oc = lo; oc < hi; oc++) line[oc] = start[(oc - lo) * stride];
+              for (size_t oc = hi; oc < out3[2]; oc++) line[oc] = 0.0f;
             }
           }
         }
@@ -73,16 +90,6 @@ static int pointwise(const kk_conv_params *p) {
   return 1;
 }
 
-/* The range of output columns [lo, hi) whose input column o * stride + offset lies in [0, width). */
-static void valid_range(ptrdiff_t offset, size_t stride, size_t width, size_t out, size_t *lo, size_t *hi) {
-  ptrdiff_t first = offset >= 0 ? 0 : (-offset + (ptrdiff_t)stride - 1) / (ptrdiff_t)stride;
-  ptrdiff_t last = (ptrdiff_t)width - 1 - offset; /* o * stride <= last */
-  ptrdiff_t end = last < 0 ? 0 : last / (ptrdiff_t)stride + 1;
-  *lo = (size_t)first;
-  *hi = end > (ptrdiff_t)out ? out : (size_t)end;
-  if (*hi < *lo) *hi = *lo;
-}
-
 /* Depthwise 2-D convolution (one filter per channel): a direct loop over the window that runs along
    output rows, so the innermost loop is a contiguous (stride 1) or strided axpy clang vectorises.
    im2col + GEMM would multiply one row of weights at a time. */
@@ -98,6 +105,7 @@ static void depthwise2d_planes(const kk_conv_params *p, const float *x, const fl
     const float *filter = w + c * kernel_h * kernel_w;
     float *result = y + (n * channels + c) * out_h * out_w;
     float b = bias ? bias[c] : 0.0f;
+    const float *residual = p->residual ? p->residual + (n * channels + c) * out_h * out_w : NULL;
     for (size_t oh = 0; oh < out_h; oh++) {
       float *row = result + oh * out_w;
       for (size_t ow = 0; ow < out_w; ow++) row[ow] = b;
@@ -116,6 +124,10 @@ static void depthwise2d_planes(const kk_conv_params *p, const float *x, const fl
             for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)(ow * stride_w) + offset];
           }
         }
+      }
+      if (residual || p->clamp) {
+        kk_epilogue ep = {NULL, residual, out_w, p->clamp, p->lo, p->hi};
+        kk_epilogue_apply(&ep, row, oh, out_w);
       }
     }
   }
@@ -160,15 +172,9 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
         columns = image;
       else
         im2col(p, image, cin, scratch, depth * out_size);
-      KK(sgemm)(0, 0, cout, out_size, depth, 1.0f, w + g * cout * depth, depth, columns, out_size, 0.0f, result,
-                out_size);
-      if (bias) {
-        for (size_t o = 0; o < cout; o++) {
-          float b = bias[g * cout + o];
-          float *plane = result + o * out_size;
-          for (size_t i = 0; i < out_size; i++) plane[i] += b;
-        }
-      }
+      const float *residual = p->residual ? p->residual + (n * p->out_channels + g * cout) * out_size : NULL;
+      kk_epilogue ep = {bias ? bias + g * cout : NULL, residual, out_size, p->clamp, p->lo, p->hi};
+      KK(sgemm_fused)(cout, out_size, depth, w + g * cout * depth, depth, columns, out_size, result, out_size, &ep);
     }
   }
 }

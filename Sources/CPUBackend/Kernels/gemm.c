@@ -80,9 +80,42 @@ static void kk_sgemm_small_m(size_t m, size_t n, size_t k, float alpha, const fl
   }
 }
 
-/* c[m x n] += alpha * a[m x k] b[k x n], all row-major. */
+/* The epilogue on rows [0, m) and columns [0, n) of c, whose first element is row `row0`, column `column0`
+   of the whole product (bias is per row; the residual is indexed like the whole c). */
+static void kk_epilogue_rows(const kk_epilogue *ep, float *c, size_t ldc, size_t row0, size_t column0, size_t m,
+                             size_t n) {
+  kk_epilogue shifted = *ep;
+  if (ep->residual) shifted.residual = ep->residual + column0;
+  for (size_t i = 0; i < m; i++) {
+    float *row = c + i * ldc;
+    if (ep->bias) {
+      float b = ep->bias[row0 + i];
+      for (size_t j = 0; j < n; j++) row[j] += b;
+    }
+    kk_epilogue_apply(&shifted, row, row0 + i, n);
+  }
+}
+
+static inline kk_vf kk_splat(float x) { return (kk_vf){0} + x; }
+
+/* One finished vector of c (row `row`, column `column` of the whole product) through the epilogue. */
+static inline kk_vf kk_epilogue_vector(const kk_epilogue *ep, kk_vf v, size_t row, size_t column) {
+  if (ep->bias) v += ep->bias[row];
+  if (ep->residual) v += kk_load(ep->residual + row * ep->ld_residual + column);
+  if (ep->clamp) v = __builtin_elementwise_min(__builtin_elementwise_max(v, kk_splat(ep->lo)), kk_splat(ep->hi));
+  return v;
+}
+
+/* c[m x n] += alpha * a[m x k] b[k x n], all row-major. With an epilogue (`column0`: where c starts in the
+   whole product), c is overwritten instead and the epilogue applied as each tile is finished. */
 static void kk_sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda, const float *b,
-                        size_t ldb, float *c, size_t ldc) {
+                        size_t ldb, float *c, size_t ldc, const kk_epilogue *ep, size_t column0) {
+  if (ep && k == 0) {
+    for (size_t i = 0; i < m; i++)
+      for (size_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
+    kk_epilogue_rows(ep, c, ldc, 0, column0, m, n);
+    return;
+  }
   float panel[KK_KC * KK_NR]; /* one kc x NR panel of B */
   for (size_t k0 = 0; k0 < k; k0 += KK_KC) {
     size_t kc = k - k0 < KK_KC ? k - k0 : KK_KC;
@@ -99,6 +132,7 @@ static void kk_sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float *
         for (size_t p = 0; p < kc; p++)
           for (size_t q = 0; q < KK_NR; q++) panel[p * KK_NR + q] = q < nr ? source[p * ldb + q] : 0.0f;
       }
+      int first = ep && k0 == 0, last = ep && k0 + kc == k;
       for (size_t i = 0; i < m; i += KK_MR) {
         size_t mr = m - i < KK_MR ? m - i : KK_MR;
         const float *rows[KK_MR];
@@ -108,13 +142,20 @@ static void kk_sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float *
         for (size_t r = 0; r < mr; r++) {
           float *out = c + (i + r) * ldc + j;
           if (nr == KK_NR) {
-            kk_store(out, kk_load(out) + acc[r][0] * alpha);
-            kk_store(out + KK_VW, kk_load(out + KK_VW) + acc[r][1] * alpha);
+            kk_vf v0 = acc[r][0] * alpha, v1 = acc[r][1] * alpha;
+            if (!first) v0 += kk_load(out), v1 += kk_load(out + KK_VW);
+            if (last) {
+              v0 = kk_epilogue_vector(ep, v0, i + r, column0 + j);
+              v1 = kk_epilogue_vector(ep, v1, i + r, column0 + j + KK_VW);
+            }
+            kk_store(out, v0);
+            kk_store(out + KK_VW, v1);
           } else {
             float tile[KK_NR];
             kk_store(tile, acc[r][0]);
             kk_store(tile + KK_VW, acc[r][1]);
-            for (size_t q = 0; q < nr; q++) out[q] += alpha * tile[q];
+            for (size_t q = 0; q < nr; q++) out[q] = (first ? 0.0f : out[q]) + alpha * tile[q];
+            if (last) kk_epilogue_rows(ep, out, ldc, i + r, column0 + j, 1, nr);
           }
         }
       }
@@ -176,17 +217,23 @@ typedef struct {
   float alpha;
   const float *a, *b;
   float *c;
+  const kk_epilogue *ep; /* kinds 0 and 1: c is overwritten, then this */
 } kk_gemm_job;
 
 static void kk_gemm_columns(const kk_gemm_job *job, size_t j0, size_t j1) {
   size_t width = j1 - j0;
   switch (job->kind) {
   case 0:
-    kk_sgemm_nn(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0, job->ldc);
+    kk_sgemm_nn(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0, job->ldc,
+                job->ep, j0);
     break;
   case 1:
+    if (job->ep)
+      for (size_t i = 0; i < job->m; i++)
+        for (size_t j = j0; j < j1; j++) job->c[i * job->ldc + j] = 0.0f;
     kk_sgemm_small_m(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0,
                      job->ldc);
+    if (job->ep) kk_epilogue_rows(job->ep, job->c + j0, job->ldc, 0, j0, job->m, width);
     break;
   default:
     kk_sgemm_nt(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0 * job->ldb, job->ldb, job->c + j0,
@@ -201,8 +248,8 @@ static void kk_gemm_task(void *context, size_t t) {
 }
 
 static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
-                              const float *b, size_t ldb, float *c, size_t ldc) {
-  kk_gemm_job job = {kind, m, n, k, lda, ldb, ldc, n, alpha, a, b, c};
+                              const float *b, size_t ldb, float *c, size_t ldc, const kk_epilogue *ep) {
+  kk_gemm_job job = {kind, m, n, k, lda, ldb, ldc, n, alpha, a, b, c, ep};
   size_t threads = (size_t)kiln_rt_threads();
   /* Below about four million multiply-adds (~0.1 ms) waking a worker costs more than it saves. Four tasks per
      thread: a worker that wakes late takes a share, not half. */
@@ -219,6 +266,13 @@ static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alph
 #define DEFINE_GEMM(NAME, T)                                                                                        \
   void KK(NAME)(int trans_a, int trans_b, size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda,           \
                 const T *b, size_t ldb, T beta, T *c, size_t ldc) {                                                \
+    if (sizeof(T) == sizeof(float) && !trans_a && !trans_b && beta == (T)0) {                                     \
+      /* C is overwritten as it is computed: no pass to clear it first. */                                        \
+      static const kk_epilogue none = {0};                                                                          \
+      kk_sgemm_parallel(m < KK_SMALL_M_ROWS ? 1 : 0, m, n, k, (float)alpha, (const float *)a, lda,                 \
+                        (const float *)b, ldb, (float *)c, ldc, &none);                                             \
+      return;                                                                                                       \
+    }                                                                                                               \
     for (size_t i = 0; i < m; i++) {                                                                                \
       T *row = c + i * ldc;                                                                                         \
       if (beta == (T)0) {                                                                                           \
@@ -228,7 +282,7 @@ static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alph
       }                                                                                                             \
     }                                                                                                               \
     if (trans_b && !trans_a && sizeof(T) == sizeof(float)) {                                                       \
-      kk_sgemm_parallel(2, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);   \
+      kk_sgemm_parallel(2, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc, 0); \
       return;                                                                                                       \
     }                                                                                                               \
     if (trans_b) {                                                                                                  \
@@ -249,11 +303,11 @@ static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alph
       return;                                                                                                       \
     }                                                                                                               \
     if (!trans_a && sizeof(T) == sizeof(float) && m < KK_SMALL_M_ROWS) {                                               \
-      kk_sgemm_parallel(1, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);   \
+      kk_sgemm_parallel(1, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc, 0); \
       return;                                                                                                       \
     }                                                                                                               \
     if (!trans_a && sizeof(T) == sizeof(float)) {                                                                   \
-      kk_sgemm_parallel(0, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc);   \
+      kk_sgemm_parallel(0, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float *)c, ldc, 0); \
       return;                                                                                                       \
     }                                                                                                               \
     const size_t block = 256;                                                                                       \
@@ -272,3 +326,8 @@ static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alph
 
 DEFINE_GEMM(sgemm, float)
 DEFINE_GEMM(dgemm, double)
+
+void KK(sgemm_fused)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                     size_t ldc, const kk_epilogue *epilogue) {
+  kk_sgemm_parallel(m < KK_SMALL_M_ROWS ? 1 : 0, m, n, k, 1.0f, a, lda, b, ldb, c, ldc, epilogue);
+}

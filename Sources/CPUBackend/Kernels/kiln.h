@@ -61,6 +61,14 @@ KILN_API const char *kiln_variant(const kiln_model *model);
 /* Runs the model on dense, C-ordered input buffers into output buffers. Returns 0 on success. */
 KILN_API int kiln_run(kiln_model *model, const void *const *inputs, void *const *outputs);
 
+/* Profiling: the model's steps (one per graph node, then one for copying the outputs), each labelled
+   like "Conv 'conv1' float32[1,64,112,112]". While `nanoseconds` (kiln_node_count entries, caller-owned) is
+   set, each kiln_run on this thread adds every step's wall time into it; NULL stops. Returns 0, or 1 where
+   the artifact cannot time itself (Windows and Android artifacts; kiln_last_error says so). */
+KILN_API int kiln_node_count(const kiln_model *model);
+KILN_API const char *kiln_node_label(const kiln_model *model, int index);
+KILN_API int kiln_profile(kiln_model *model, uint64_t *nanoseconds);
+
 KILN_API void kiln_destroy(kiln_model *model);
 
 #ifdef __cplusplus

@@ -26,6 +26,10 @@
 int kiln_rt_threads(void);
 void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context);
 
+/* Profiling (kiln_profile): the generated code calls this after each node; it returns at once unless a
+   profile is being taken on this thread. */
+void kiln_rt_mark(int node);
+
 /* range(context, first, last) over [0, count) in chunks, four per thread (a worker that wakes late takes a
    share, not half), when `work` (multiply-adds, say) reaches `min_work`; else in one call here. */
 typedef struct {
@@ -52,6 +56,61 @@ static inline void kk_parallel_range(size_t count, size_t work, size_t min_work,
   }
 }
 
+/* exp and erf for float, branch-free so that loops calling them vectorise (the C library's are calls). */
+
+/* 2^n for integral n in [-126, 127]. */
+static inline float kk_pow2i(float n) {
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float result;
+  memcpy(&result, &bits, sizeof result);
+  return result;
+}
+
+/* exp(x) = 2^n e^r with n = round(x / ln 2) and |r| <= ln(2)/2 (ln 2 split in two so r is exact), e^r by
+   its Taylor polynomial to r^7 (truncation below 1e-9): within 2 ulp of the correctly rounded value. */
+static inline float kk_expf(float x) {
+  float c = x < -103.0f ? -103.0f : (x > 89.0f ? 89.0f : x);
+  float n = (c * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest via the 1.5 * 2^23 shift */
+  float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.98412698e-4f;
+  p = p * r + 1.38888889e-3f;
+  p = p * r + 8.33333333e-3f;
+  p = p * r + 4.16666667e-2f;
+  p = p * r + 1.66666667e-1f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  /* 2^n in two factors so subnormal results and results near FLT_MAX both come out right. */
+  float half = (float)((int32_t)n / 2);
+  float result = p * kk_pow2i(half) * kk_pow2i(n - half);
+  result = x > 88.7228394f ? INFINITY : (x < -103.0f ? 0.0f : result);
+  return x != x ? x : result;
+}
+
+/* erf: x times its Taylor series in x^2 below 0.5 (terms to x^15: relative error below 1e-9), else
+   Abramowitz & Stegun 7.1.26, 1 - t (a1 + t (a2 + ...)) e^(-x^2) with t = 1 / (1 + 0.3275911 |x|)
+   (absolute error below 1.5e-7 where erf is at least 0.52: relative error at most 5.4e-7). */
+static inline float kk_erff(float x) {
+  float a = x < 0 ? -x : x, s = x * x;
+  float series = -1.49256504e-5f; /* the x^15 coefficient: (-1)^7 2/sqrt(pi) / (7! 15) */
+  series = series * s + 1.20553330e-4f;
+  series = series * s + -8.54832702e-4f;
+  series = series * s + 5.22397763e-3f;
+  series = series * s + -2.68661706e-2f;
+  series = series * s + 1.12837917e-1f;
+  series = series * s + -3.76126389e-1f;
+  series = series * s + 1.12837917f;
+  float t = 1.0f / (1.0f + 0.3275911f * a);
+  float poly = 1.061405429f;
+  poly = poly * t + -1.453152027f;
+  poly = poly * t + 1.421413741f;
+  poly = poly * t + -0.284496736f;
+  poly = poly * t + 0.254829592f;
+  float tail = 1.0f - poly * t * kk_expf(-s);
+  tail = x < 0 ? -tail : tail;
+  return a < 0.5f ? x * series : (x != x ? x : tail);
+}
+
 /* Right-aligns an n-d (n <= 3) window field to 3 dims, filling the front with `fill`,
    so one loop nest serves 1-D, 2-D and 3-D convolution and pooling. */
 static inline void kk_align3(size_t n, const size_t *values, size_t fill, size_t out[3]) {
@@ -64,11 +123,39 @@ void KK(sgemm)(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alp
 void KK(dgemm)(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda,
                const double *b, size_t ldb, double beta, double *c, size_t ldc);
 
+/* What a product's consumer would otherwise do in another pass over memory, done as each tile of C is
+   stored: c = min(max(c + bias[row] + residual[row * ld_residual + column], lo), hi). NULL bias or residual
+   means none; `clamp` 0 means no min/max. */
+typedef struct {
+  const float *bias, *residual;
+  size_t ld_residual;
+  int clamp;
+  float lo, hi;
+} kk_epilogue;
+/* The epilogue on one row of n values that is row `row` of its product (no bias). */
+static inline void kk_epilogue_apply(const kk_epilogue *ep, float *c, size_t row, size_t n) {
+  if (ep->residual) {
+    const float *r = ep->residual + row * ep->ld_residual;
+    for (size_t j = 0; j < n; j++) c[j] += r[j];
+  }
+  if (ep->clamp) {
+    float lo = ep->lo, hi = ep->hi;
+    for (size_t j = 0; j < n; j++) c[j] = c[j] < lo ? lo : (c[j] > hi ? hi : c[j]);
+  }
+}
+/* C = A B then the epilogue, row-major, no transposes, alpha 1: C's old contents are never read. */
+void KK(sgemm_fused)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                     size_t ldc, const kk_epilogue *epilogue);
+
 /* N-d convolution (1 to 3 spatial dims), NCHW-style layout, via im2col + GEMM.
-   `scratch` holds (C/group * prod(kernel)) * prod(out spatial) floats. */
+   `scratch` holds (C/group * prod(kernel)) * prod(out spatial) floats. `residual` (NULL: none, else shaped
+   like y) is added and [lo, hi] applied (when `clamp`) as the output is stored: Kiln's fused Conv. */
 typedef struct {
   size_t batch, in_channels, out_channels, group, spatial;
   size_t in[3], out[3], kernel[3], stride[3], dilation[3], pad_begin[3];
+  const float *residual;
+  int clamp;
+  float lo, hi;
 } kk_conv_params;
 void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y, float *scratch);
 /* Transposed convolution: scatter form. */

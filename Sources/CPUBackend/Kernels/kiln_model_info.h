@@ -41,6 +41,8 @@ typedef struct {
   int input_count, output_count, variant_count;
   const kiln_tensor_info *inputs, *outputs;
   const kiln_variant_info *variants;
+  int node_count;               /* profiling marks: one per node, then one for the output copies */
+  const char *const *node_labels; /* "Conv 'name' float32[1,64,56,56]" per mark */
 } kiln_model_info;
 
 extern const kiln_model_info kiln_model_description;

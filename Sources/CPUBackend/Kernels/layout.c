@@ -13,6 +13,9 @@ static inline void copy_element(void *dst, const void *src, size_t element) {
   }
 }
 
+/* Transpose. Dims of size 1 are dropped and input dims that stay neighbours are merged first, so
+   [1,128,2,64] -> [1,2,128,64] becomes a [128,2,64] -> [2,128,64] copy of 64-element runs; then the
+   innermost output dim is one tight loop: a memcpy when it is contiguous in the input, else a strided one. */
 void KK(transpose)(const void *x, void *y, size_t element, size_t rank, const size_t *dims, const size_t *perm) {
   size_t in_strides[KK_MAX_RANK], out_dims[KK_MAX_RANK], strides[KK_MAX_RANK], count = 1;
   size_t stride = 1;
@@ -20,17 +23,41 @@ void KK(transpose)(const void *x, void *y, size_t element, size_t rank, const si
     in_strides[d] = stride;
     stride *= dims[d];
   }
+  size_t n = 0;
   for (size_t d = 0; d < rank; d++) {
-    out_dims[d] = dims[perm[d]];
-    strides[d] = in_strides[perm[d]];
-    count *= out_dims[d];
+    size_t size = dims[perm[d]], step = in_strides[perm[d]];
+    count *= size;
+    if (size == 1) continue;
+    if (n > 0 && strides[n - 1] == step * size) {
+      /* The previous output dim is the input dim just outside this one: one longer dim. */
+      out_dims[n - 1] *= size;
+      strides[n - 1] = step;
+      continue;
+    }
+    out_dims[n] = size;
+    strides[n] = step;
+    n++;
   }
-  size_t index[KK_MAX_RANK] = {0}, offset = 0;
   const uint8_t *src = x;
   uint8_t *dst = y;
-  for (size_t i = 0; i < count; i++) {
-    copy_element(dst + i * element, src + offset * element, element);
-    for (size_t d = rank; d-- > 0;) {
+  if (count == 0) return;
+  if (n == 0) {
+    memcpy(dst, src, element);
+    return;
+  }
+  size_t run = out_dims[n - 1], run_stride = strides[n - 1], runs = count / run;
+  size_t index[KK_MAX_RANK] = {0}, offset = 0;
+  for (size_t r = 0; r < runs; r++) {
+    uint8_t *out = dst + r * run * element;
+    const uint8_t *in = src + offset * element;
+    if (run_stride == 1) {
+      memcpy(out, in, run * element);
+    } else if (element == 4) {
+      for (size_t j = 0; j < run; j++) memcpy(out + 4 * j, in + 4 * j * run_stride, 4);
+    } else {
+      for (size_t j = 0; j < run; j++) copy_element(out + j * element, in + j * run_stride * element, element);
+    }
+    for (size_t d = n - 1; d-- > 0;) {
       offset += strides[d];
       if (++index[d] < out_dims[d]) break;
       offset -= strides[d] * out_dims[d];

@@ -89,10 +89,87 @@ static void pool_planes(void *context, size_t first, size_t last) {
   }
 }
 
+/* The common case, 2-D max or average pooling without dilation or indices: each input row in an output
+   row's window is folded into the output row, kernel column by kernel column, so the inner loop runs
+   along the output row with no bounds checks (clang vectorises it); only the border columns, whose
+   windows reach into the padding, are clipped one by one. */
+static void pool2d_planes(void *context, size_t first, size_t last) {
+  const kk_pool_job *job = context;
+  const kk_pool_params *p = job->p;
+  size_t H = p->in[0], W = p->in[1], OH = p->out[0], OW = p->out[1];
+  size_t KH = p->kernel[0], KW = p->kernel[1], SH = p->stride[0], SW = p->stride[1];
+  ptrdiff_t PH = (ptrdiff_t)p->pad_begin[0], PW = (ptrdiff_t)p->pad_begin[1];
+  int is_max = p->kind == 0;
+  /* Output columns [ow_lo, ow_hi) have windows wholly inside the row. */
+  size_t ow_lo = (size_t)((PW + (ptrdiff_t)SW - 1) / (ptrdiff_t)SW), ow_hi = 0;
+  if ((ptrdiff_t)W + PW >= (ptrdiff_t)KW) ow_hi = (size_t)(((ptrdiff_t)W + PW - (ptrdiff_t)KW) / (ptrdiff_t)SW) + 1;
+  if (ow_hi > OW) ow_hi = OW;
+  if (ow_lo > ow_hi) ow_lo = ow_hi;
+  for (size_t plane = first; plane < last; plane++) {
+    const float *src = job->x + plane * H * W;
+    float *dst = job->y + plane * OH * OW;
+    for (size_t oh = 0; oh < OH; oh++) {
+      float *out = dst + oh * OW;
+      ptrdiff_t h0 = (ptrdiff_t)(oh * SH) - PH;
+      size_t h_lo = h0 < 0 ? 0 : (size_t)h0;
+      size_t h_hi = h0 + (ptrdiff_t)KH < (ptrdiff_t)H ? (size_t)(h0 + (ptrdiff_t)KH) : H;
+      for (size_t ow = 0; ow < OW; ow++) out[ow] = is_max ? -INFINITY : 0.0f;
+      for (size_t h = h_lo; h < h_hi; h++) {
+        const float *row = src + h * W;
+        for (size_t kw = 0; kw < KW && ow_lo < ow_hi; kw++) {
+          const float *base = row + (ow_lo * SW + kw - (size_t)PW);
+          float *o = out + ow_lo;
+          size_t n = ow_hi - ow_lo;
+          if (is_max) {
+            for (size_t i = 0; i < n; i++) {
+              float v = base[i * SW];
+              o[i] = v > o[i] ? v : o[i];
+            }
+          } else {
+            for (size_t i = 0; i < n; i++) o[i] += base[i * SW];
+          }
+        }
+        for (size_t ow = 0; ow < OW; ow++) {
+          if (ow == ow_lo) ow = ow_hi;
+          if (ow >= OW) break;
+          for (size_t kw = 0; kw < KW; kw++) {
+            ptrdiff_t w = (ptrdiff_t)(ow * SW + kw) - PW;
+            if (w < 0 || w >= (ptrdiff_t)W) continue;
+            float v = row[w];
+            if (is_max)
+              out[ow] = v > out[ow] ? v : out[ow];
+            else
+              out[ow] += v;
+          }
+        }
+      }
+      if (is_max) continue;
+      /* The divisor: cells inside the input, or inside the declared padding with count_include_pad
+         (never the cells past it that ceil_mode lets a window hang over). */
+      ptrdiff_t rows = p->count_include_pad
+                           ? (h0 + (ptrdiff_t)KH < (ptrdiff_t)(H + p->pad_end[0]) ? h0 + (ptrdiff_t)KH
+                                                                                   : (ptrdiff_t)(H + p->pad_end[0])) -
+                                 h0
+                           : (ptrdiff_t)(h_hi - h_lo);
+      for (size_t ow = 0; ow < OW; ow++) {
+        ptrdiff_t w0 = (ptrdiff_t)(ow * SW) - PW, w1 = w0 + (ptrdiff_t)KW;
+        ptrdiff_t columns;
+        if (p->count_include_pad)
+          columns = (w1 < (ptrdiff_t)(W + p->pad_end[1]) ? w1 : (ptrdiff_t)(W + p->pad_end[1])) - w0;
+        else
+          columns = (w1 < (ptrdiff_t)W ? w1 : (ptrdiff_t)W) - (w0 < 0 ? 0 : w0);
+        ptrdiff_t divisor = rows * columns;
+        out[ow] = divisor > 0 ? out[ow] / (float)divisor : 0.0f;
+      }
+    }
+  }
+}
+
 /* Every plane is independent: planes spread over the runtime's threads when the windows add up. */
 void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *indices) {
   kk_pool_job job = {p, x, y, indices};
   size_t planes = p->batch * p->channels, work = planes;
   for (size_t i = 0; i < p->spatial; i++) work *= p->out[i] * p->kernel[i];
-  kk_parallel_range(planes, work, (size_t)1 << 18, pool_planes, &job);
+  int simple = p->spatial == 2 && p->kind != 2 && !indices && p->dilation[0] == 1 && p->dilation[1] == 1;
+  kk_parallel_range(planes, work, (size_t)1 << 18, simple ? pool2d_planes : pool_planes, &job);
 }

@@ -64,6 +64,12 @@ int pthread_cond_destroy(kiln_pthread_sync *);
 int pthread_cond_wait(kiln_pthread_sync *, kiln_pthread_sync *);
 int pthread_cond_broadcast(kiln_pthread_sync *);
 #define KILN_MAX_THREADS 64
+/* glibc's clock_gettime takes a struct of two longs on every architecture (the 32-bit symbol too). */
+typedef struct {
+  long seconds, nanoseconds;
+} kiln_timespec;
+int clock_gettime(int, kiln_timespec *);
+#define KILN_CLOCK_MONOTONIC 1
 #endif
 
 #if KILN_HAVE_THREADS
@@ -90,6 +96,7 @@ struct kiln_model {
   int threads;
 #if KILN_HAVE_THREADS
   kiln_pool *pool;
+  uint64_t *profile; /* kiln_profile's sums, or NULL */
 #endif
 };
 
@@ -130,6 +137,29 @@ static void *pool_worker(void *argument) {
   }
 }
 #endif
+
+#if KILN_HAVE_THREADS
+/* The profile kiln_run is taking on this thread: per-mark sums, and when the last mark was. */
+static _Thread_local uint64_t *profile_sums;
+static _Thread_local uint64_t profile_last;
+
+static uint64_t now_nanoseconds(void) {
+  kiln_timespec t;
+  clock_gettime(KILN_CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.seconds * 1000000000u + (uint64_t)t.nanoseconds;
+}
+#endif
+
+void kiln_rt_mark(int node) {
+#if KILN_HAVE_THREADS
+  if (!profile_sums) return;
+  uint64_t now = now_nanoseconds();
+  profile_sums[node] += now - profile_last;
+  profile_last = now;
+#else
+  (void)node;
+#endif
+}
 
 int kiln_rt_threads(void) {
 #if KILN_HAVE_THREADS
@@ -439,14 +469,41 @@ KILN_API int kiln_run(kiln_model *model, const void *const *inputs, void *const 
   }
 #if KILN_HAVE_THREADS
   kiln_pool *outer = current_pool;
+  uint64_t *outer_profile = profile_sums, outer_last = profile_last;
   current_pool = model->pool;
+  profile_sums = model->profile;
+  if (profile_sums) profile_last = now_nanoseconds();
   int status = model->variant->run(model->weights, model->arena, inputs, outputs);
   current_pool = outer;
+  profile_sums = outer_profile;
+  profile_last = outer_last;
 #else
   int status = model->variant->run(model->weights, model->arena, inputs, outputs);
 #endif
   if (status != 0) set_error("the model failed at run time: ", status == 2 ? "an index is out of range" : "error", NULL);
   return status;
+}
+
+KILN_API int kiln_node_count(const kiln_model *model) { return model ? model->info->node_count : 0; }
+
+KILN_API const char *kiln_node_label(const kiln_model *model, int index) {
+  CHECK_INDEX(node_labels, node_count, NULL) return model->info->node_labels[index];
+}
+
+KILN_API int kiln_profile(kiln_model *model, uint64_t *nanoseconds) {
+  last_error[0] = 0;
+  if (!model) {
+    set_error("kiln_profile called with a NULL model", NULL, NULL);
+    return 1;
+  }
+#if KILN_HAVE_THREADS
+  model->profile = nanoseconds;
+  return 0;
+#else
+  (void)nanoseconds;
+  set_error("this artifact cannot time its steps: profiling needs a Linux (glibc) target", NULL, NULL);
+  return 1;
+#endif
 }
 
 KILN_API void kiln_destroy(kiln_model *model) {

@@ -21,7 +21,7 @@ enum ElementwiseLowerings {
         "Neg": (floats.union(signedIntegers), { x, _, _ in "(-\(x))" }),
         "Abs": (numeric, { x, _, _ in "(\(x) < 0 ? -\(x) : \(x))" }),
         "Sign": (numeric, { x, _, _ in "((\(x) > 0) - (\(x) < 0))" }),
-        "Exp": (floats, { x, _, _ in "exp(\(x))" }),
+        "Exp": (floats, { x, _, type in type == .float32 ? "kk_expf(\(x))" : "exp(\(x))" }),
         "Log": (floats, { x, _, _ in "log(\(x))" }),
         "Sqrt": (floats, { x, _, _ in "sqrt(\(x))" }),
         "Sin": (floats, { x, _, _ in "sin(\(x))" }),
@@ -35,13 +35,15 @@ enum ElementwiseLowerings {
         "Asinh": (floats, { x, _, _ in "asinh(\(x))" }),
         "Acosh": (floats, { x, _, _ in "acosh(\(x))" }),
         "Atanh": (floats, { x, _, _ in "atanh(\(x))" }),
-        "Erf": (floats, { x, _, _ in "erf(\(x))" }),
+        "Erf": (floats, { x, _, type in type == .float32 ? "kk_erff(\(x))" : "erf(\(x))" }),
         "Floor": (floats, { x, _, _ in "floor(\(x))" }),
         "Ceil": (floats, { x, _, _ in "ceil(\(x))" }),
         // nearbyint rounds half to even in the default rounding mode, as ONNX's Round does.
         "Round": (floats, { x, _, _ in "nearbyint(\(x))" }),
         "Reciprocal": (floats, { x, _, _ in "(1 / \(x))" }),
-        "Sigmoid": (floats, { x, _, _ in "(1 / (1 + exp(-\(x))))" }),
+        "Sigmoid": (
+            floats, { x, _, type in type == .float32 ? "(1 / (1 + kk_expf(-\(x))))" : "(1 / (1 + exp(-\(x))))" }
+        ),
         "Tanh": (floats, { x, _, _ in "tanh(\(x))" }),
         "Softplus": (floats, { x, _, _ in "(\(x) > 0 ? \(x) + log1p(exp(-\(x))) : log1p(exp(\(x))))" }),
         "Softsign": (floats, { x, _, _ in "(\(x) / (1 + fabs(\(x))))" }),

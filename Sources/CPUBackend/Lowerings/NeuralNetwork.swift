@@ -85,6 +85,11 @@ enum NeuralNetworkLowerings {
         windowFields(
             &c, "p", input: Array(xs[2...]), output: Array(ys[2...]), kernel: kernel, strides: strides,
             dilations: dilations, padBegin: begin, padEnd: nil)
+        // kiln::FusedConv (Passes/FuseConvEpilogue): a residual input and a clamp, applied as y is stored.
+        if node.inputs.count > 3, let residual = node.inputs[3] { c.emit("    p.residual = \(c.pointer(residual));") }
+        if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
+            c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
+        }
         c.emit("    KK(conv_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
     }
 

@@ -1,0 +1,92 @@
+import ModelIR
+
+extension GraphPass {
+    /// A Conv's consumers that only touch each of its outputs once, done while the Conv stores them:
+    /// `Add(Conv(x), r)` with `r` shaped like the output (a residual connection), then `Relu` or a
+    /// `Clip` with constant bounds, become one `kiln::FusedConv(x, W, B, r)` with attributes
+    /// `activation_min`/`activation_max`, so the activations are written once instead of three times.
+    /// Only a Conv output used by nothing else is fused; the fused node takes the consumer's place in
+    /// the order (everything it reads is computed by then).
+    public static let fuseConvEpilogue = GraphPass(name: "fuse-conv-epilogue") { graph in
+        var (producer, uses) = graph.producersAndUses()
+        var removed: Set<Int> = []
+        var fused = 0
+
+        /// The Conv (or a fused one not yet clamped) producing `value` for its one consumer.
+        func convolution(producing value: ValueID?, acceptsResidual: Bool) -> Int? {
+            guard let value, uses[value] == 1, let index = producer[value], !removed.contains(index) else {
+                return nil
+            }
+            let node = graph.nodes[index]
+            let isConv = node.opType == "Conv" && (node.domain.isEmpty || node.domain == "ai.onnx")
+            let isFused = node.opType == "FusedConv" && node.domain == "kiln"
+            guard isConv || isFused, node.guards.isEmpty, node.outputs.count == 1,
+                graph[value].type?.dataType == .float32, node.attributes["activation_min"] == nil
+            else { return nil }
+            if acceptsResidual && node.inputs.count > 3 { return nil }
+            return index
+        }
+
+        func replace(_ convIndex: Int, by consumerIndex: Int, residual: ValueID?, clamp: (Float, Float)?) {
+            var node = graph.nodes[convIndex]
+            node.opType = "FusedConv"
+            node.domain = "kiln"
+            if let residual {
+                while node.inputs.count < 3 { node.inputs.append(nil) }
+                node.inputs.append(residual)
+            }
+            if let (lo, hi) = clamp {
+                node.attributes["activation_min"] = .float(lo)
+                node.attributes["activation_max"] = .float(hi)
+            }
+            node.outputs = graph.nodes[consumerIndex].outputs
+            graph.nodes[consumerIndex] = node
+            for case let id? in node.outputs { producer[id] = consumerIndex }
+            removed.insert(convIndex)
+            fused += 1
+        }
+
+        for index in graph.nodes.indices {
+            let node = graph.nodes[index]
+            guard node.domain.isEmpty || node.domain == "ai.onnx", node.guards.isEmpty, node.outputs.count == 1 else {
+                continue
+            }
+            switch node.opType {
+            case "Add" where node.inputs.count == 2:
+                guard let output = node.outputs[0], let shape = graph[output].type?.staticShape else { continue }
+                for slot in 0..<2 {
+                    guard let conv = convolution(producing: node.inputs[slot], acceptsResidual: true),
+                        let other = node.inputs[1 - slot], other != node.inputs[slot],
+                        graph[other].type?.dataType == .float32, graph[other].type?.staticShape == shape,
+                        graph[node.inputs[slot]!].type?.staticShape == shape
+                    else { continue }
+                    replace(conv, by: index, residual: other, clamp: nil)
+                    break
+                }
+            case "Relu":
+                guard let conv = convolution(producing: node.inputs.first ?? nil, acceptsResidual: false) else {
+                    continue
+                }
+                replace(conv, by: index, residual: nil, clamp: (0, .infinity))
+            case "Clip":
+                // Opset 11+: bounds are optional constant inputs; before: attributes.
+                func bound(_ slot: Int, _ attribute: String, _ fallback: Float) -> Float? {
+                    if let value = node.float(attribute) { return value }
+                    guard node.inputs.count > slot, let id = node.inputs[slot] else { return fallback }
+                    guard let constant = graph.initializers[id], constant.dataType == .float32,
+                        constant.elementCount == 1, let value = constant.doubles()?.first
+                    else { return nil }
+                    return Float(value)
+                }
+                guard let lo = bound(1, "min", -.infinity), let hi = bound(2, "max", .infinity),
+                    let conv = convolution(producing: node.inputs.first ?? nil, acceptsResidual: false)
+                else { continue }
+                replace(conv, by: index, residual: nil, clamp: (lo, hi))
+            default:
+                continue
+            }
+        }
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return fused
+    }
+}
