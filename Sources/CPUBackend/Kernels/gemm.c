@@ -2,9 +2,10 @@
    MatMul) runs a register-blocked micro-kernel written with clang's vector
    extensions, so every target gets it at its own vector width: 6 rows of A
    times 2 vectors of B (6x16 with AVX2, 6x32 with AVX-512, 6x8 with SSE2 or
-   NEON) in 12 accumulators, over blocks of 256 along k; each 256 x NR panel
-   of B is packed once and stays in L1 while every row block of A streams past. The
-   other cases are plain loops that clang vectorises. */
+   NEON) in 12 accumulators, over blocks of 256 along k; 256 x NR panels of B
+   are packed four at a time (reading B along its rows) and each stays in L1
+   while every row block of A streams past. The other cases are plain loops
+   that clang vectorises. */
 #include "kiln_kernels.h"
 
 #if defined(__AVX512F__)
@@ -17,6 +18,9 @@
 #define KK_MR 6
 #define KK_NR (2 * KK_VW)
 #define KK_KC 256
+#ifndef KK_PANELS
+#define KK_PANELS 4 /* B panels packed together */
+#endif
 #ifndef KK_SMALL_M_ROWS
 #define KK_SMALL_M_ROWS 9
 #endif
@@ -116,46 +120,54 @@ static void kk_sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float *
     kk_epilogue_rows(ep, c, ldc, 0, column0, m, n);
     return;
   }
-  float panel[KK_KC * KK_NR]; /* one kc x NR panel of B */
+  float panels[KK_PANELS * KK_KC * KK_NR]; /* KK_PANELS kc x NR panels of B, each contiguous */
   for (size_t k0 = 0; k0 < k; k0 += KK_KC) {
     size_t kc = k - k0 < KK_KC ? k - k0 : KK_KC;
-    for (size_t j = 0; j < n; j += KK_NR) {
-      size_t nr = n - j < KK_NR ? n - j : KK_NR;
-      /* Packed contiguously (zero-padded past n): 256 rows at stride ldb would touch 256 pages. */
-      const float *source = b + k0 * ldb + j;
-      if (nr == KK_NR) {
-        for (size_t p = 0; p < kc; p++) {
-          kk_store(panel + p * KK_NR, kk_load(source + p * ldb));
-          kk_store(panel + p * KK_NR + KK_VW, kk_load(source + p * ldb + KK_VW));
+    for (size_t jb = 0; jb < n; jb += KK_PANELS * KK_NR) {
+      /* Packed a block of panels at a time, B read along its rows (kc rows at stride ldb would touch kc
+         pages per panel: the TLB misses cost more than the multiply-adds), zero-padded past n. */
+      size_t block = n - jb < KK_PANELS * KK_NR ? n - jb : KK_PANELS * KK_NR;
+      for (size_t p = 0; p < kc; p++) {
+        const float *source = b + (k0 + p) * ldb + jb;
+        size_t q = 0;
+        for (; q + KK_NR <= block; q += KK_NR) {
+          float *dst = panels + (q / KK_NR) * KK_KC * KK_NR + p * KK_NR;
+          kk_store(dst, kk_load(source + q));
+          kk_store(dst + KK_VW, kk_load(source + q + KK_VW));
         }
-      } else {
-        for (size_t p = 0; p < kc; p++)
-          for (size_t q = 0; q < KK_NR; q++) panel[p * KK_NR + q] = q < nr ? source[p * ldb + q] : 0.0f;
+        if (q < block) {
+          float *dst = panels + (q / KK_NR) * KK_KC * KK_NR + p * KK_NR;
+          for (size_t t = 0; t < KK_NR; t++) dst[t] = q + t < block ? source[q + t] : 0.0f;
+        }
       }
-      int first = ep && k0 == 0, last = ep && k0 + kc == k;
-      for (size_t i = 0; i < m; i += KK_MR) {
-        size_t mr = m - i < KK_MR ? m - i : KK_MR;
-        const float *rows[KK_MR];
-        for (size_t r = 0; r < KK_MR; r++) rows[r] = a + (i + (r < mr ? r : mr - 1)) * lda + k0;
-        kk_vf acc[KK_MR][2];
-        kk_micro(kc, rows, panel, KK_NR, acc);
-        for (size_t r = 0; r < mr; r++) {
-          float *out = c + (i + r) * ldc + j;
-          if (nr == KK_NR) {
-            kk_vf v0 = acc[r][0] * alpha, v1 = acc[r][1] * alpha;
-            if (!first) v0 += kk_load(out), v1 += kk_load(out + KK_VW);
-            if (last) {
-              v0 = kk_epilogue_vector(ep, v0, i + r, column0 + j);
-              v1 = kk_epilogue_vector(ep, v1, i + r, column0 + j + KK_VW);
+      for (size_t j = jb; j < jb + block; j += KK_NR) {
+        size_t nr = n - j < KK_NR ? n - j : KK_NR;
+        const float *panel = panels + ((j - jb) / KK_NR) * KK_KC * KK_NR;
+        int first = ep && k0 == 0, last = ep && k0 + kc == k;
+        for (size_t i = 0; i < m; i += KK_MR) {
+          size_t mr = m - i < KK_MR ? m - i : KK_MR;
+          const float *rows[KK_MR];
+          for (size_t r = 0; r < KK_MR; r++) rows[r] = a + (i + (r < mr ? r : mr - 1)) * lda + k0;
+          kk_vf acc[KK_MR][2];
+          kk_micro(kc, rows, panel, KK_NR, acc);
+          for (size_t r = 0; r < mr; r++) {
+            float *out = c + (i + r) * ldc + j;
+            if (nr == KK_NR) {
+              kk_vf v0 = acc[r][0] * alpha, v1 = acc[r][1] * alpha;
+              if (!first) v0 += kk_load(out), v1 += kk_load(out + KK_VW);
+              if (last) {
+                v0 = kk_epilogue_vector(ep, v0, i + r, column0 + j);
+                v1 = kk_epilogue_vector(ep, v1, i + r, column0 + j + KK_VW);
+              }
+              kk_store(out, v0);
+              kk_store(out + KK_VW, v1);
+            } else {
+              float tile[KK_NR];
+              kk_store(tile, acc[r][0]);
+              kk_store(tile + KK_VW, acc[r][1]);
+              for (size_t q = 0; q < nr; q++) out[q] = (first ? 0.0f : out[q]) + alpha * tile[q];
+              if (last) kk_epilogue_rows(ep, out, ldc, i + r, column0 + j, 1, nr);
             }
-            kk_store(out, v0);
-            kk_store(out + KK_VW, v1);
-          } else {
-            float tile[KK_NR];
-            kk_store(tile, acc[r][0]);
-            kk_store(tile + KK_VW, acc[r][1]);
-            for (size_t q = 0; q < nr; q++) out[q] = (first ? 0.0f : out[q]) + alpha * tile[q];
-            if (last) kk_epilogue_rows(ep, out, ldc, i + r, column0 + j, 1, nr);
           }
         }
       }
