@@ -3,6 +3,10 @@
 
 #include "kiln_kernels.h"
 
+#ifndef KK_CONV_BLOCK_FLOATS
+#define KK_CONV_BLOCK_FLOATS 49152 /* the column matrix block im2col + GEMM works on: 192 KiB */
+#endif
+
 static size_t product(const size_t *values, size_t count) {
   size_t result = 1;
   for (size_t i = 0; i < count; i++) result *= values[i];
@@ -19,9 +23,11 @@ static void valid_range(ptrdiff_t offset, size_t stride, size_t width, size_t ou
   if (*hi < *lo) *hi = *lo;
 }
 
-/* Rows [c0 * prod(kernel), c1 * prod(kernel)) of the column matrix [channels * prod(kernel), prod(out)]
-   for one image and group. */
-static void im2col_rows(const kk_conv_params *p, const float *x, size_t c0, size_t c1, float *columns) {
+/* Columns [col0, col1) of the column matrix [channels * prod(kernel), prod(out)] of one image and group
+   (`channels` of them), stored with row stride col1 - col0. Each output row's in-bounds span is one copy:
+   no test per element. */
+static void im2col_block(const kk_conv_params *p, const float *x, size_t channels, size_t col0, size_t col1,
+                         float *columns) {
   size_t s = p->spatial;
   size_t in3[3], out3[3], k3[3], st3[3], d3[3], pb3[3];
   kk_align3(s, p->in, 1, in3);
@@ -30,57 +36,63 @@ static void im2col_rows(const kk_conv_params *p, const float *x, size_t c0, size
   kk_align3(s, p->stride, 1, st3);
   kk_align3(s, p->dilation, 1, d3);
   kk_align3(s, p->pad_begin, 0, pb3);
-  size_t out_size = out3[0] * out3[1] * out3[2];
-  size_t in_size = in3[0] * in3[1] * in3[2];
-  size_t row = c0 * k3[0] * k3[1] * k3[2];
-  for (size_t c = c0; c < c1; c++) {
+  size_t in_size = in3[0] * in3[1] * in3[2], width = col1 - col0, row = 0;
+  size_t line0 = col0 / out3[2], line1 = (col1 + out3[2] - 1) / out3[2]; /* output lines (a, b) touched */
+  for (size_t c = 0; c < channels; c++) {
     const float *plane = x + c * in_size;
     for (size_t ka = 0; ka < k3[0]; ka++)
       for (size_t kb = 0; kb < k3[1]; kb++)
         for (size_t kc = 0; kc < k3[2]; kc++, row++) {
-          float *dst = columns + row * out_size;
-          for (size_t oa = 0; oa < out3[0]; oa++) {
+          ptrdiff_t offset = (ptrdiff_t)(kc * d3[2]) - (ptrdiff_t)pb3[2];
+          size_t lo, hi, stride = st3[2];
+          valid_range(offset, stride, in3[2], out3[2], &lo, &hi);
+          for (size_t index = line0; index < line1; index++) {
+            size_t oa = index / out3[1], ob = index % out3[1];
+            /* This line's columns inside the block, as positions along the line. */
+            size_t first = index * out3[2] < col0 ? col0 - index * out3[2] : 0;
+            size_t last = (index + 1) * out3[2] > col1 ? col1 - index * out3[2] : out3[2];
+            float *line = columns + row * width + (index * out3[2] - col0);
             ptrdiff_t ia = (ptrdiff_t)(oa * st3[0] + ka * d3[0]) - (ptrdiff_t)pb3[0];
-            for (size_t ob = 0; ob < out3[1]; ob++) {
-              ptrdiff_t ib = (ptrdiff_t)(ob * st3[1] + kb * d3[1]) - (ptrdiff_t)pb3[1];
-              float *line = dst + (oa * out3[1] + ob) * out3[2];
-              if (ia < 0 || ia >= (ptrdiff_t)in3[0] || ib < 0 || ib >= (ptrdiff_t)in3[1]) {
-                for (size_t oc = 0; oc < out3[2]; oc++) line[oc] = 0;
-                continue;
-              }
-              const float *src = plane + ((size_t)ia * in3[1] + (size_t)ib) * in3[2];
-              /* Columns [lo, hi) read inside the row; the rest are padding. No test per element. */
-              ptrdiff_t offset = (ptrdiff_t)(kc * d3[2]) - (ptrdiff_t)pb3[2];
-              size_t lo, hi, stride = st3[2];
-              valid_range(offset, stride, in3[2], out3[2], &lo, &hi);
-              for (size_t oc = 0; oc < lo; oc++) line[oc] = 0.0f;
-              const float *start = src + (ptrdiff_t)(lo * stride) + offset;
-              if (stride == 1)
-                memcpy(line + lo, start, (hi - lo) * sizeof(float));
-              else
-                for (size_t oc = lo; oc < hi; oc++) line[oc] = start[(oc - lo) * stride];
-              for (size_t oc = hi; oc < out3[2]; oc++) line[oc] = 0.0f;
+            ptrdiff_t ib = (ptrdiff_t)(ob * st3[1] + kb * d3[1]) - (ptrdiff_t)pb3[1];
+            if (ia < 0 || ia >= (ptrdiff_t)in3[0] || ib < 0 || ib >= (ptrdiff_t)in3[1]) {
+              for (size_t oc = first; oc < last; oc++) line[oc] = 0.0f;
+              continue;
             }
+            const float *src = plane + ((size_t)ia * in3[1] + (size_t)ib) * in3[2];
+            size_t from = lo > first ? lo : first, to = hi < last ? hi : last;
+            if (to < from) to = from;
+            for (size_t oc = first; oc < from; oc++) line[oc] = 0.0f;
+            if (stride == 1)
+              memcpy(line + from, src + (ptrdiff_t)from + offset, (to - from) * sizeof(float));
+            else
+              for (size_t oc = from; oc < to; oc++) line[oc] = src[(ptrdiff_t)(oc * stride) + offset];
+            for (size_t oc = to; oc < last; oc++) line[oc] = 0.0f;
           }
         }
   }
 }
 
-/* The column matrix, its channels spread over the runtime's threads when it is large. */
+/* Convolution as im2col + GEMM, a block of output columns at a time: each block's column matrix is
+   sized to stay in L2 while the GEMM reads it, instead of the whole matrix going out to memory and back.
+   Task t owns scratch slot t and takes blocks t, t + tasks, ...; tasks spread over the runtime's threads. */
 typedef struct {
   const kk_conv_params *p;
-  const float *x;
-  float *columns;
-} kk_im2col_job;
+  const float *image, *weights;
+  float *result, *scratch;
+  size_t channels, rows, depth, out_size, width, blocks, tasks;
+  kk_epilogue ep;
+} kk_conv_job;
 
-static void im2col_range(void *context, size_t c0, size_t c1) {
-  const kk_im2col_job *job = context;
-  im2col_rows(job->p, job->x, c0, c1, job->columns);
-}
-
-static void im2col(const kk_conv_params *p, const float *x, size_t channels, float *columns, size_t floats) {
-  kk_im2col_job job = {p, x, columns};
-  kk_parallel_range(channels, floats, (size_t)1 << 16, im2col_range, &job);
+static void conv_blocks(void *context, size_t t) {
+  const kk_conv_job *job = context;
+  float *columns = job->scratch + t * job->depth * job->width;
+  for (size_t block = t; block < job->blocks; block += job->tasks) {
+    size_t col0 = block * job->width;
+    size_t col1 = col0 + job->width < job->out_size ? col0 + job->width : job->out_size;
+    im2col_block(job->p, job->image, job->channels, col0, col1, columns);
+    KK(sgemm_fused_block)(job->rows, col1 - col0, job->depth, job->weights, job->depth, columns, col1 - col0,
+                          job->result + col0, job->out_size, &job->ep, col0);
+  }
 }
 
 /* A 1x1 convolution with stride 1 and no padding: the image already is its column matrix. */
@@ -167,14 +179,25 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
     for (size_t g = 0; g < p->group; g++) {
       const float *image = x + (n * p->in_channels + g * cin) * in_size;
       float *result = y + (n * p->out_channels + g * cout) * out_size;
-      const float *columns = scratch;
-      if (pointwise(p))
-        columns = image;
-      else
-        im2col(p, image, cin, scratch, depth * out_size);
       const float *residual = p->residual ? p->residual + (n * p->out_channels + g * cout) * out_size : NULL;
       kk_epilogue ep = {bias ? bias + g * cout : NULL, residual, out_size, p->clamp, p->lo, p->hi};
-      KK(sgemm_fused)(cout, out_size, depth, w + g * cout * depth, depth, columns, out_size, result, out_size, &ep);
+      const float *weights = w + g * cout * depth;
+      if (pointwise(p)) {
+        KK(sgemm_fused)(cout, out_size, depth, weights, depth, image, out_size, result, out_size, &ep);
+        continue;
+      }
+      /* Blocks of about 192 KiB of column matrix, a multiple of 64 columns. */
+      size_t width = (size_t)KK_CONV_BLOCK_FLOATS / depth / 64 * 64;
+      if (width < 64) width = 64;
+      if (width > out_size) width = out_size;
+      size_t blocks = (out_size + width - 1) / width;
+      /* Scratch holds the whole column matrix: room for out_size / width slots. */
+      size_t threads = (size_t)kiln_rt_threads(), slots = out_size / width;
+      size_t tasks = depth * out_size * cout < ((size_t)1 << 22) ? 1 : 4 * threads;
+      if (tasks > slots) tasks = slots;
+      if (tasks > blocks) tasks = blocks;
+      kk_conv_job job = {p, image, weights, result, scratch, cin, cout, depth, out_size, width, blocks, tasks, ep};
+      kiln_rt_parallel(tasks, conv_blocks, &job);
     }
   }
 }

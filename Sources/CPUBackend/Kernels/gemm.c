@@ -221,10 +221,25 @@ static void kk_sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float *
   }
 }
 
+/* c[m x n] (+)= alpha * a b by the micro-kernel, or streaming B when m is below its row count; with an
+   epilogue, c is overwritten and the epilogue applied (`column0`: where c starts in the whole product). */
+static void kk_sgemm_rows(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda, const float *b,
+                          size_t ldb, float *c, size_t ldc, const kk_epilogue *ep, size_t column0) {
+  if (m >= KK_SMALL_M_ROWS) {
+    kk_sgemm_nn(m, n, k, alpha, a, lda, b, ldb, c, ldc, ep, column0);
+    return;
+  }
+  if (ep)
+    for (size_t i = 0; i < m; i++)
+      for (size_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
+  kk_sgemm_small_m(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  if (ep) kk_epilogue_rows(ep, c, ldc, 0, column0, m, n);
+}
+
 /* Single-precision products split by columns over the runtime's threads: each task owns whole NR-wide
    panels of c, so no two write the same element and every thread packs its own panels of B. */
 typedef struct {
-  int kind; /* 0: a b, 1: a b with few rows, 2: a bT */
+  int kind; /* 0: a b, 1: a b with few rows (both kk_sgemm_rows), 2: a bT */
   size_t m, n, k, lda, ldb, ldc, columns;
   float alpha;
   const float *a, *b;
@@ -236,16 +251,9 @@ static void kk_gemm_columns(const kk_gemm_job *job, size_t j0, size_t j1) {
   size_t width = j1 - j0;
   switch (job->kind) {
   case 0:
-    kk_sgemm_nn(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0, job->ldc,
-                job->ep, j0);
-    break;
   case 1:
-    if (job->ep)
-      for (size_t i = 0; i < job->m; i++)
-        for (size_t j = j0; j < j1; j++) job->c[i * job->ldc + j] = 0.0f;
-    kk_sgemm_small_m(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0,
-                     job->ldc);
-    if (job->ep) kk_epilogue_rows(job->ep, job->c + j0, job->ldc, 0, j0, job->m, width);
+    kk_sgemm_rows(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0, job->ldb, job->c + j0, job->ldc,
+                  job->ep, j0);
     break;
   default:
     kk_sgemm_nt(job->m, width, job->k, job->alpha, job->a, job->lda, job->b + j0 * job->ldb, job->ldb, job->c + j0,
@@ -342,4 +350,9 @@ DEFINE_GEMM(dgemm, double)
 void KK(sgemm_fused)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                      size_t ldc, const kk_epilogue *epilogue) {
   kk_sgemm_parallel(m < KK_SMALL_M_ROWS ? 1 : 0, m, n, k, 1.0f, a, lda, b, ldb, c, ldc, epilogue);
+}
+
+void KK(sgemm_fused_block)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                           float *c, size_t ldc, const kk_epilogue *epilogue, size_t column0) {
+  kk_sgemm_rows(m, n, k, 1.0f, a, lda, b, ldb, c, ldc, epilogue, column0);
 }

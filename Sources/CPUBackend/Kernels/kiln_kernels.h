@@ -147,6 +147,11 @@ static inline void kk_epilogue_apply(const kk_epilogue *ep, float *c, size_t row
 void KK(sgemm_fused)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                      size_t ldc, const kk_epilogue *epilogue);
 
+/* The same on one thread, for a block of columns that starts at column `column0` of a whole product whose
+   epilogue this is (c points at the block; the residual is indexed like the whole product). */
+void KK(sgemm_fused_block)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                           float *c, size_t ldc, const kk_epilogue *epilogue, size_t column0);
+
 /* N-d convolution (1 to 3 spatial dims), NCHW-style layout, via im2col + GEMM.
    `scratch` holds (C/group * prod(kernel)) * prod(out spatial) floats. `residual` (NULL: none, else shaped
    like y) is added and [lo, hi] applied (when `clamp`) as the output is stored: Kiln's fused Conv. */
