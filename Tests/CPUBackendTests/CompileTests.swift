@@ -251,11 +251,14 @@ extension DepthwiseTests {
 @Suite("the depthwise convolution kernel")
 struct DepthwiseTests {
     @Test(
-        "depthwise Conv matches a direct reference for strides, dilations and asymmetric pads",
+        "depthwise Conv matches a direct reference for strides, dilations, asymmetric pads and wide rows",
         arguments: [
             // channels, height, width, kernel, stride, dilation, pads (top, left, bottom, right)
             (3, 7, 9, 3, 1, 1, [1, 1, 1, 1]), (4, 8, 8, 3, 2, 1, [1, 1, 1, 1]), (2, 9, 11, 5, 2, 2, [0, 3, 2, 1]),
             (5, 6, 5, 3, 3, 1, [2, 0, 0, 2]),
+            // Rows wide enough for the vector path (AVX-512's 16 lanes too), stride 1 and 2, its border columns.
+            (3, 20, 37, 3, 1, 1, [1, 1, 1, 1]), (3, 19, 41, 3, 2, 1, [1, 1, 1, 1]), (2, 12, 45, 5, 2, 1, [2, 2, 2, 2]),
+            (2, 9, 50, 7, 1, 1, [3, 0, 3, 2]), (2, 6, 70, 3, 2, 1, [0, 0, 0, 0]),
         ] as [(Int, Int, Int, Int, Int, Int, [Int])])
     func matches(c: Int, h: Int, w: Int, k: Int, stride: Int, dilation: Int, pads: [Int]) async throws {
         let outH = (h + pads[0] + pads[2] - dilation * (k - 1) - 1) / stride + 1

@@ -3,6 +3,9 @@
 
 #include "kiln_kernels.h"
 
+#ifndef KK_DEPTHWISE_VECTOR
+#define KK_DEPTHWISE_VECTOR 1 /* 0: every depthwise row a tap at a time (for A/B timing) */
+#endif
 #ifndef KK_CONV_BLOCK_FLOATS
 #define KK_CONV_BLOCK_FLOATS 49152 /* the column matrix block im2col + GEMM works on: 192 KiB */
 #endif
@@ -102,41 +105,156 @@ static int pointwise(const kk_conv_params *p) {
   return 1;
 }
 
-/* Depthwise 2-D convolution (one filter per channel): a direct loop over the window that runs along
-   output rows, so the innermost loop is a contiguous (stride 1) or strided axpy clang vectorises.
-   im2col + GEMM would multiply one row of weights at a time. */
+/* Depthwise 2-D convolution (one filter per channel), direct: im2col + GEMM would multiply one row of
+   weights at a time. Each output row is computed by one of two routines below, then the epilogue. */
+typedef struct {
+  const float *plane, *filter;
+  size_t height, width, kernel_h, kernel_w, stride_w, dilation_h, dilation_w, out_w;
+  ptrdiff_t pad_w;
+  float bias;
+} kk_dw_row;
+
+/* Any stride and dilation: the row starts at the bias, then one axpy along it per kernel position. */
+static void depthwise_row_taps(const kk_dw_row *r, ptrdiff_t ih0, float *row) {
+  for (size_t ow = 0; ow < r->out_w; ow++) row[ow] = r->bias;
+  for (size_t kh = 0; kh < r->kernel_h; kh++) {
+    ptrdiff_t ih = ih0 + (ptrdiff_t)(kh * r->dilation_h);
+    if (ih < 0 || ih >= (ptrdiff_t)r->height) continue;
+    const float *line = r->plane + (size_t)ih * r->width;
+    for (size_t kw = 0; kw < r->kernel_w; kw++) {
+      float weight = r->filter[kh * r->kernel_w + kw];
+      ptrdiff_t offset = (ptrdiff_t)(kw * r->dilation_w) - r->pad_w;
+      size_t lo, hi;
+      valid_range(offset, r->stride_w, r->width, r->out_w, &lo, &hi);
+      if (r->stride_w == 1) {
+        for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)ow + offset];
+      } else {
+        for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)(ow * r->stride_w) + offset];
+      }
+    }
+  }
+}
+
+/* N * KK_VW outputs from ow of a depthwise row: the window over `rows` input lines, summed in N registers
+   (N independent chains of multiply-adds: one chain would wait on each one's latency). */
+#define KK_DW_BODY(N)                                                                                          \
+  do {                                                                                                         \
+    kk_vf acc[N];                                                                                              \
+    for (int v = 0; v < N; v++) acc[v] = kk_splat(bias);                                                       \
+    for (size_t l = 0; l < rows; l++) {                                                                        \
+      const float *at = lines[l] + (ptrdiff_t)(ow * s) - pad;                                                  \
+      for (size_t kw = 0; kw < kw_count; kw++) {                                                               \
+        kk_vf weight = kk_splat(taps[l][kw]);                                                                  \
+        for (int v = 0; v < N; v++)                                                                            \
+          acc[v] += weight * (s == 1 ? kk_load(at + kw + v * KK_VW) : kk_load_even(at + kw + 2 * v * KK_VW)); \
+      }                                                                                                        \
+    }                                                                                                          \
+    for (int v = 0; v < N; v++) kk_store(row + ow + v * KK_VW, acc[v]);                                         \
+  } while (0)
+
+static inline __attribute__((always_inline)) void depthwise_vectors(const float *const *lines,
+                                                                     const float *const *taps, size_t rows,
+                                                                     size_t kw_count, size_t s, size_t out_w,
+                                                                     float bias, float *row) {
+  const ptrdiff_t pad = 0; /* the lines are padded copies */
+  size_t ow = 0;
+  if (out_w >= 4 * KK_VW) {
+    /* A block that would run past the row moves back to its end, overlapping its neighbour (it stores
+       sums, not increments), so every block keeps four chains. */
+    for (; ow < out_w; ow += 4 * KK_VW) {
+      if (ow + 4 * KK_VW > out_w) ow = out_w - 4 * KK_VW;
+      KK_DW_BODY(4);
+    }
+  } else if (out_w >= KK_VW) {
+    for (; ow < out_w; ow += KK_VW) {
+      if (ow + KK_VW > out_w) ow = out_w - KK_VW;
+      KK_DW_BODY(1);
+    }
+  } else {
+    /* Narrower than a vector (7 x 7 maps with 8 lanes): one vector into a buffer, then the row. */
+    float *full = row;
+    float spill[KK_VW];
+    row = spill;
+    KK_DW_BODY(1);
+    memcpy(full, spill, out_w * sizeof(float));
+  }
+}
+
+/* Specialised for the common kernel widths and strides, so the loops over them unroll. */
+static void depthwise_vectors_any(const float *const *lines, const float *const *taps, size_t rows,
+                                  size_t kw_count, size_t s, size_t out_w, float bias, float *row) {
+  if (kw_count == 3 && s == 1)
+    depthwise_vectors(lines, taps, rows, 3, 1, out_w, bias, row);
+  else if (kw_count == 3 && s == 2)
+    depthwise_vectors(lines, taps, rows, 3, 2, out_w, bias, row);
+  else if (kw_count == 5 && s == 1)
+    depthwise_vectors(lines, taps, rows, 5, 1, out_w, bias, row);
+  else if (kw_count == 5 && s == 2)
+    depthwise_vectors(lines, taps, rows, 5, 2, out_w, bias, row);
+  else
+    depthwise_vectors(lines, taps, rows, kw_count, s, out_w, bias, row);
+}
+
+/* The longest padded line depthwise_row_vector keeps on the stack (7 of them: 56 KiB). */
+#define KK_DW_LINE 2048
+
+/* Floats a padded line needs: every read of a vector block, the last block's two-vector reads included. */
+static size_t depthwise_line_floats(size_t out_w, size_t kernel_w, size_t s) {
+  return (out_w > KK_VW ? out_w : KK_VW) * s + kernel_w + s + KK_VW;
+}
+
+/* Stride 1 or 2, no horizontal dilation, at most 7 kernel rows, padded lines that fit KK_DW_LINE: the input
+   lines the window covers are copied with their padding as zeros, then every output is computed by vector
+   blocks with the whole window summed in registers (one store per vector instead of one per tap; stride 2
+   reads two vectors and keeps the even lanes). No output takes a scalar path. */
+static void depthwise_row_vector(const kk_dw_row *r, ptrdiff_t ih0, float *row) {
+  float padded[7][KK_DW_LINE];
+  const float *lines[7], *taps[7];
+  size_t rows = 0, pad = (size_t)r->pad_w, length = depthwise_line_floats(r->out_w, r->kernel_w, r->stride_w);
+  for (size_t kh = 0; kh < r->kernel_h; kh++) {
+    ptrdiff_t ih = ih0 + (ptrdiff_t)(kh * r->dilation_h);
+    if (ih < 0 || ih >= (ptrdiff_t)r->height) continue;
+    float *line = padded[rows];
+    const float *source = r->plane + (size_t)ih * r->width;
+    size_t copied = r->width < length - pad ? r->width : length - pad;
+    /* Vector stores in line (KK_DW_LINE leaves a vector of slack past `length`), not memcpy/memset calls:
+       these lines are short and the calls cost more than the copies. */
+    for (size_t i = 0; i < pad; i += KK_VW) kk_store(line + i, kk_splat(0.0f));
+    size_t i = 0;
+    for (; i + KK_VW <= copied; i += KK_VW) kk_store(line + pad + i, kk_load(source + i));
+    if (i < copied && copied >= KK_VW) {
+      kk_store(line + pad + copied - KK_VW, kk_load(source + copied - KK_VW));
+    } else {
+      for (; i < copied; i++) line[pad + i] = source[i];
+    }
+    for (i = pad + copied; i < length; i += KK_VW) kk_store(line + i, kk_splat(0.0f));
+    lines[rows] = line;
+    taps[rows++] = r->filter + kh * r->kernel_w;
+  }
+  depthwise_vectors_any(lines, taps, rows, r->kernel_w, r->stride_w, r->out_w, r->bias, row);
+}
+
 static void depthwise2d_planes(const kk_conv_params *p, const float *x, const float *w, const float *bias,
                                float *y, size_t first, size_t last) {
   size_t channels = p->in_channels, height = p->in[0], width = p->in[1], out_h = p->out[0], out_w = p->out[1];
-  size_t kernel_h = p->kernel[0], kernel_w = p->kernel[1], stride_h = p->stride[0], stride_w = p->stride[1];
-  size_t dilation_h = p->dilation[0], dilation_w = p->dilation[1];
-  ptrdiff_t pad_h = (ptrdiff_t)p->pad_begin[0], pad_w = (ptrdiff_t)p->pad_begin[1];
+  size_t kernel_h = p->kernel[0], kernel_w = p->kernel[1];
+  int vector = KK_DEPTHWISE_VECTOR && p->dilation[1] == 1 && kernel_h <= 7 &&
+               (p->stride[1] == 1 || p->stride[1] == 2) &&
+               p->pad_begin[1] + depthwise_line_floats(out_w, kernel_w, p->stride[1]) + KK_VW <= KK_DW_LINE;
   for (size_t plane_index = first; plane_index < last; plane_index++) {
     size_t n = plane_index / channels, c = plane_index % channels;
-    const float *plane = x + (n * channels + c) * height * width;
-    const float *filter = w + c * kernel_h * kernel_w;
+    kk_dw_row r = {x + (n * channels + c) * height * width, w + c * kernel_h * kernel_w, height, width, kernel_h,
+                   kernel_w, p->stride[1], p->dilation[0], p->dilation[1], out_w, (ptrdiff_t)p->pad_begin[1],
+                   bias ? bias[c] : 0.0f};
     float *result = y + (n * channels + c) * out_h * out_w;
-    float b = bias ? bias[c] : 0.0f;
     const float *residual = p->residual ? p->residual + (n * channels + c) * out_h * out_w : NULL;
     for (size_t oh = 0; oh < out_h; oh++) {
       float *row = result + oh * out_w;
-      for (size_t ow = 0; ow < out_w; ow++) row[ow] = b;
-      for (size_t kh = 0; kh < kernel_h; kh++) {
-        ptrdiff_t ih = (ptrdiff_t)(oh * stride_h + kh * dilation_h) - pad_h;
-        if (ih < 0 || ih >= (ptrdiff_t)height) continue;
-        const float *line = plane + (size_t)ih * width;
-        for (size_t kw = 0; kw < kernel_w; kw++) {
-          float weight = filter[kh * kernel_w + kw];
-          ptrdiff_t offset = (ptrdiff_t)(kw * dilation_w) - pad_w;
-          size_t lo, hi;
-          valid_range(offset, stride_w, width, out_w, &lo, &hi);
-          if (stride_w == 1) {
-            for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)ow + offset];
-          } else {
-            for (size_t ow = lo; ow < hi; ow++) row[ow] += weight * line[(ptrdiff_t)(ow * stride_w) + offset];
-          }
-        }
-      }
+      ptrdiff_t ih0 = (ptrdiff_t)(oh * p->stride[0]) - (ptrdiff_t)p->pad_begin[0];
+      if (vector)
+        depthwise_row_vector(&r, ih0, row);
+      else
+        depthwise_row_taps(&r, ih0, row);
       if (residual || p->clamp) {
         kk_epilogue ep = {NULL, residual, out_w, p->clamp, p->lo, p->hi};
         kk_epilogue_apply(&ep, row, oh, out_w);

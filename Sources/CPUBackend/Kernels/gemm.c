@@ -8,13 +8,6 @@
    that clang vectorises. */
 #include "kiln_kernels.h"
 
-#if defined(__AVX512F__)
-#define KK_VW 16
-#elif defined(__AVX__)
-#define KK_VW 8
-#else
-#define KK_VW 4
-#endif
 #define KK_MR 6
 #define KK_NR (2 * KK_VW)
 #define KK_KC 256
@@ -27,16 +20,6 @@
 #ifndef KK_SMALL_M_COLUMNS
 #define KK_SMALL_M_COLUMNS 512
 #endif
-
-typedef float kk_vf __attribute__((vector_size(KK_VW * sizeof(float))));
-
-static inline kk_vf kk_load(const float *p) {
-  kk_vf v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
-static inline void kk_store(float *p, kk_vf v) { memcpy(p, &v, sizeof v); }
 
 /* acc[r][h] = sum over p < kc of a[r][p] * b[p * ldb + h * KK_VW ...]. */
 static inline __attribute__((always_inline)) void kk_micro(size_t kc, const float *const a[KK_MR], const float *b,
@@ -99,8 +82,6 @@ static void kk_epilogue_rows(const kk_epilogue *ep, float *c, size_t ldc, size_t
     kk_epilogue_apply(&shifted, row, row0 + i, n);
   }
 }
-
-static inline kk_vf kk_splat(float x) { return (kk_vf){0} + x; }
 
 /* One finished vector of c (row `row`, column `column` of the whole product) through the epilogue. */
 static inline kk_vf kk_epilogue_vector(const kk_epilogue *ep, kk_vf v, size_t row, size_t column) {

@@ -21,6 +21,43 @@
 
 #define KK_MAX_RANK 8
 
+/* A float vector of the variant's width, in clang's vector extensions (16 lanes with AVX-512, 8 with AVX,
+   4 with SSE or NEON), with unaligned loads and stores. */
+#if defined(__AVX512F__)
+#define KK_VW 16
+#elif defined(__AVX__)
+#define KK_VW 8
+#else
+#define KK_VW 4
+#endif
+typedef float kk_vf __attribute__((vector_size(KK_VW * sizeof(float))));
+
+static inline kk_vf kk_load(const float *p) {
+  kk_vf v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void kk_store(float *p, kk_vf v) { memcpy(p, &v, sizeof v); }
+
+static inline kk_vf kk_splat(float x) {
+  kk_vf v;
+  for (int i = 0; i < KK_VW; i++) v[i] = x; /* a broadcast ({0} + x would add, for x = -0) */
+  return v;
+}
+
+/* p[0], p[2], ..., p[2 * (KK_VW - 1)]: reads p[0 .. 2 * KK_VW - 1]. */
+static inline kk_vf kk_load_even(const float *p) {
+  kk_vf lo = kk_load(p), hi = kk_load(p + KK_VW);
+#if KK_VW == 16
+  return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+#elif KK_VW == 8
+  return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+#else
+  return __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+#endif
+}
+
 /* The artifact runtime's thread pool (runtime.c): how many threads kiln_run may use, and task(context, t)
    for every t < tasks spread over them (run here, in order, when there is one thread). */
 int kiln_rt_threads(void);
