@@ -121,7 +121,18 @@ static void pool2d_planes(void *context, size_t first, size_t last) {
           float *o = out + ow_lo;
           size_t n = ow_hi - ow_lo;
           if (is_max) {
-            for (size_t i = 0; i < n; i++) {
+            size_t i = 0;
+            if (SW == 1)
+              for (; i + KK_VW <= n; i += KK_VW) {
+                kk_vf v = kk_load(base + i), m = kk_load(o + i);
+                kk_store(o + i, __builtin_elementwise_max(v, m));
+              }
+            else if (SW == 2) /* two loads, the even lanes; the last vector's odd lane stays inside the row */
+              for (; i + KK_VW < n; i += KK_VW) {
+                kk_vf v = kk_load_even(base + 2 * i), m = kk_load(o + i);
+                kk_store(o + i, __builtin_elementwise_max(v, m));
+              }
+            for (; i < n; i++) {
               float v = base[i * SW];
               o[i] = v > o[i] ? v : o[i];
             }
