@@ -195,8 +195,8 @@ struct GemmTests {
 
 extension GemmTests {
     @Test(
-        "products split over 2 and 3 threads give the same bytes as one thread (column panels never share an element)",
-        arguments: [(64, 300, 500), (4, 2048, 1000), (96, 700, 130)])
+        "products split over 2 and 3 threads give the same bytes as one thread (column panels or row blocks never share an element)",
+        arguments: [(64, 300, 500), (4, 2048, 1000), (96, 700, 130), (512, 300, 40)])
     func threads(m: Int, k: Int, n: Int) async throws {
         var random = SeededGenerator(state: UInt64(m + k + n))
         func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
@@ -473,5 +473,36 @@ extension PassTests {
             ])
         #expect(steps.allSatisfy { $0.milliseconds >= 0 })
         #expect(steps[0].milliseconds > 0, "the 3x3 convolution takes measurable time")
+    }
+}
+
+extension PassTests {
+    @Test("a fused Conv on a 7x7 map (its product split by rows) gives the same bytes on 1, 2 and 3 threads")
+    func fusedSmallMapThreads() async throws {
+        var random = SeededGenerator(state: 9)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let (c, k) = (128, 96)
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("Conv", ["x", "w", "b"], ["c"], name: "conv", [("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec("Add", ["c", "r"], ["s"], name: "add"),
+                    NodeSpec("Relu", ["s"], ["y"], name: "relu"),
+                ],
+                inputs: [
+                    ValueSpec("x", ElemType.float, [1, .value(c), 7, 7]),
+                    ValueSpec("r", ElemType.float, [1, .value(k), 7, 7]),
+                ],
+                outputs: [ValueSpec("y", ElemType.float, [1, .value(k), 7, 7])],
+                initializers: [.float("w", [k, c, 3, 3], values(k * c * 9)), .float("b", [k], values(k))]))
+        let directory = try TemporaryDirectory()
+        let result = try await compile(model, in: directory)
+        #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 2"])
+        let path = try #require(result.artifactPath)
+        let inputs = [bytes(values(c * 49)), bytes(values(k * 49))]
+        let single = try OpenedArtifact(path: path, threads: 1).loaded.run(inputs)
+        for threads in [2, 3] {
+            #expect(try OpenedArtifact(path: path, threads: threads).loaded.run(inputs) == single, "\(threads) threads")
+        }
     }
 }

@@ -314,6 +314,12 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
       size_t tasks = depth * out_size * cout < ((size_t)1 << 22) ? 1 : 4 * threads;
       if (tasks > slots) tasks = slots;
       if (tasks > blocks) tasks = blocks;
+      if (tasks == 1 && threads > 1 && blocks == 1) {
+        /* One block (a small map): the threads share the product instead (by columns or by rows). */
+        im2col_block(p, image, cin, 0, out_size, scratch);
+        KK(sgemm_fused)(cout, out_size, depth, weights, depth, scratch, out_size, result, out_size, &ep);
+        continue;
+      }
       kk_conv_job job = {p, image, weights, result, scratch, cin, cout, depth, out_size, width, blocks, tasks, ep};
       kiln_rt_parallel(tasks, conv_blocks, &job);
     }

@@ -248,14 +248,45 @@ static void kk_gemm_task(void *context, size_t t) {
   if (j0 < j1) kk_gemm_columns(job, j0, j1);
 }
 
+/* Few columns (a 7 x 7 map: 49) but many rows: tasks own whole blocks of MR rows of c instead, each
+   packing B for itself; the epilogue's per-row bias and residual move with the rows. */
+typedef struct {
+  const kk_gemm_job *job;
+  size_t rows; /* per task, a multiple of KK_MR */
+} kk_gemm_rows_job;
+
+static void kk_gemm_rows_task(void *context, size_t t) {
+  const kk_gemm_rows_job *split = context;
+  const kk_gemm_job *job = split->job;
+  size_t i0 = t * split->rows, i1 = i0 + split->rows < job->m ? i0 + split->rows : job->m;
+  if (i0 >= i1) return;
+  kk_epilogue shifted;
+  const kk_epilogue *ep = job->ep;
+  if (ep) {
+    shifted = *ep;
+    if (ep->bias) shifted.bias = ep->bias + i0;
+    if (ep->residual) shifted.residual = ep->residual + i0 * ep->ld_residual;
+    ep = &shifted;
+  }
+  kk_sgemm_nn(i1 - i0, job->n, job->k, job->alpha, job->a + i0 * job->lda, job->lda, job->b, job->ldb,
+              job->c + i0 * job->ldc, job->ldc, ep, 0);
+}
+
 static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                               const float *b, size_t ldb, float *c, size_t ldc, const kk_epilogue *ep) {
   kk_gemm_job job = {kind, m, n, k, lda, ldb, ldc, n, alpha, a, b, c, ep};
   size_t threads = (size_t)kiln_rt_threads();
   /* Below about four million multiply-adds (~0.1 ms) waking a worker costs more than it saves. Four tasks per
      thread: a worker that wakes late takes a share, not half. */
+  size_t panels = (n + KK_NR - 1) / KK_NR;
+  if (threads > 1 && m * n * k >= ((size_t)1 << 22) && kind == 0 && panels < 4 * threads && m >= 4 * KK_MR * threads) {
+    size_t tasks = 4 * threads;
+    kk_gemm_rows_job split = {&job, (m + tasks - 1) / tasks};
+    split.rows = (split.rows + KK_MR - 1) / KK_MR * KK_MR;
+    kiln_rt_parallel((m + split.rows - 1) / split.rows, kk_gemm_rows_task, &split);
+    return;
+  }
   if (threads > 1 && m * n * k >= ((size_t)1 << 22) && n >= 2 * KK_NR) {
-    size_t panels = (n + KK_NR - 1) / KK_NR;
     size_t tasks = 4 * threads < panels ? 4 * threads : panels;
     job.columns = (panels + tasks - 1) / tasks * KK_NR;
     kiln_rt_parallel((n + job.columns - 1) / job.columns, kk_gemm_task, &job);
