@@ -311,7 +311,7 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
       size_t blocks = (out_size + width - 1) / width;
       /* Scratch holds the whole column matrix: room for out_size / width slots. */
       size_t threads = (size_t)kiln_rt_threads(), slots = out_size / width;
-      size_t tasks = depth * out_size * cout < ((size_t)1 << 22) ? 1 : 4 * threads;
+      size_t tasks = depth * out_size * cout < KK_PARALLEL_MACS ? 1 : 4 * threads;
       if (tasks > slots) tasks = slots;
       if (tasks > blocks) tasks = blocks;
       if (tasks == 1 && threads > 1 && blocks == 1) {

@@ -276,17 +276,16 @@ static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alph
                               const float *b, size_t ldb, float *c, size_t ldc, const kk_epilogue *ep) {
   kk_gemm_job job = {kind, m, n, k, lda, ldb, ldc, n, alpha, a, b, c, ep};
   size_t threads = (size_t)kiln_rt_threads();
-  /* Below about four million multiply-adds (~0.1 ms) waking a worker costs more than it saves. Four tasks per
-     thread: a worker that wakes late takes a share, not half. */
+  /* Four tasks per thread: a worker that wakes late takes a share, not half. */
   size_t panels = (n + KK_NR - 1) / KK_NR;
-  if (threads > 1 && m * n * k >= ((size_t)1 << 22) && kind == 0 && panels < 4 * threads && m >= 4 * KK_MR * threads) {
+  if (threads > 1 && m * n * k >= KK_PARALLEL_MACS && kind == 0 && panels < 4 * threads && m >= 4 * KK_MR * threads) {
     size_t tasks = 4 * threads;
     kk_gemm_rows_job split = {&job, (m + tasks - 1) / tasks};
     split.rows = (split.rows + KK_MR - 1) / KK_MR * KK_MR;
     kiln_rt_parallel((m + split.rows - 1) / split.rows, kk_gemm_rows_task, &split);
     return;
   }
-  if (threads > 1 && m * n * k >= ((size_t)1 << 22) && n >= 2 * KK_NR) {
+  if (threads > 1 && m * n * k >= KK_PARALLEL_MACS && n >= 2 * KK_NR) {
     size_t tasks = 4 * threads < panels ? 4 * threads : panels;
     job.columns = (panels + tasks - 1) / tasks * KK_NR;
     kiln_rt_parallel((n + job.columns - 1) / job.columns, kk_gemm_task, &job);

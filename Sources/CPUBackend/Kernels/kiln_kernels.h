@@ -67,6 +67,11 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
    profile is being taken on this thread. */
 void kiln_rt_mark(int node);
 
+/* Products below this many multiply-adds run on one thread: handing them out costs more than it saves. */
+#ifndef KK_PARALLEL_MACS
+#define KK_PARALLEL_MACS ((size_t)1 << 20)
+#endif
+
 /* range(context, first, last) over [0, count) in chunks, four per thread (a worker that wakes late takes a
    share, not half), when `work` (multiply-adds, say) reaches `min_work`; else in one call here. */
 typedef struct {
