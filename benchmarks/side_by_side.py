@@ -7,13 +7,17 @@ import time
 import onnxruntime as ort
 
 
-def ort_median(model_bytes, feeds, threads, warmup, iterations):
-    """Median milliseconds of `iterations` runs after `warmup`, all graph optimizations, `threads` intra-op threads."""
+def ort_session(model_bytes, threads):
+    """An ONNX Runtime session with all graph optimizations and `threads` intra-op threads."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def session_median(session, feeds, warmup, iterations):
+    """Median milliseconds of `iterations` runs of `session` after `warmup`."""
     for _ in range(warmup):
         session.run(None, feeds)
     times = []
@@ -23,6 +27,11 @@ def ort_median(model_bytes, feeds, threads, warmup, iterations):
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return times[len(times) // 2]
+
+
+def ort_median(model_bytes, feeds, threads, warmup, iterations):
+    """Median milliseconds of `iterations` runs after `warmup`, all graph optimizations, `threads` intra-op threads."""
+    return session_median(ort_session(model_bytes, threads), feeds, warmup, iterations)
 
 
 def kiln_compile(kiln, model, out, env, extra=()):
