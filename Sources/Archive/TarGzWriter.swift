@@ -8,9 +8,11 @@ public enum TarGzWriter {
         case directory
     }
 
-    public static func write(_ entries: [String: Content], to path: String) throws {
+    public static func write(
+        _ entries: [String: Content], to path: String, effort: GzipWriter.Effort = .standard
+    ) throws {
         let file = try FileSink(path: path)
-        let gzip = try GzipWriter(file)
+        let gzip = try GzipWriter(file, effort: effort)
         let tar = TarWriter(gzip)
         for name in entries.keys.sorted() {
             switch entries[name]! {
