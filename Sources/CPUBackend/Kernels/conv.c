@@ -216,7 +216,7 @@ static void depthwise_row_vector(const kk_dw_row *r, ptrdiff_t ih0, float *row) 
     if (ih < 0 || ih >= (ptrdiff_t)r->height) continue;
     float *line = padded[rows];
     const float *source = r->plane + (size_t)ih * r->width;
-    size_t copied = r->width < length - pad ? r->width : length - pad;
+    size_t copied = pad >= length ? 0 : (r->width < length - pad ? r->width : length - pad);
     /* Vector stores in line (KK_DW_LINE leaves a vector of slack past `length`), not memcpy/memset calls:
        these lines are short and the calls cost more than the copies. */
     for (size_t i = 0; i < pad; i += KK_VW) kk_store(line + i, kk_splat(0.0f));
