@@ -27,6 +27,15 @@ func compile(
         outputURI: directory.path + "/out")
 }
 
+/// Runs the artifact at `path` on 1 thread, then `runs` times each on 2 and 3 threads, expecting the same bytes.
+func expectSameBytesOnThreads(_ path: String, _ inputs: [Data], runs: Int = 1) throws {
+    let single = try OpenedArtifact(path: path, threads: 1).loaded.run(inputs)
+    for threads in [2, 3] {
+        let artifact = try OpenedArtifact(path: path, threads: threads)
+        for _ in 0..<runs { #expect(try artifact.loaded.run(inputs) == single, "\(threads) threads") }
+    }
+}
+
 func floats(_ data: Data) -> [Float] { data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
 func bytes(_ values: [Float]) -> Data { values.withUnsafeBytes { Data($0) } }
 
@@ -205,11 +214,7 @@ extension GemmTests {
             Self.model(m: m, k: k, n: n, w: values(k * n), v: values(n * k)), in: directory)
         let path = try #require(result.artifactPath)
         let x = bytes(values(m * k))
-        let single = try OpenedArtifact(path: path, threads: 1).loaded.run([x])
-        for threads in [2, 3] {
-            let artifact = try OpenedArtifact(path: path, threads: threads)
-            for _ in 0..<3 { #expect(try artifact.loaded.run([x]) == single, "\(threads) threads") }
-        }
+        try expectSameBytesOnThreads(path, [x], runs: 3)
     }
 }
 
@@ -241,10 +246,7 @@ extension DepthwiseTests {
         let directory = try TemporaryDirectory()
         let path = try #require(try await compile(model, in: directory).artifactPath)
         let x = bytes(values(c * h * w))
-        let single = try OpenedArtifact(path: path, threads: 1).loaded.run([x])
-        for threads in [2, 3] {
-            #expect(try OpenedArtifact(path: path, threads: threads).loaded.run([x]) == single, "\(threads) threads")
-        }
+        try expectSameBytesOnThreads(path, [x])
     }
 }
 
@@ -500,9 +502,6 @@ extension PassTests {
         #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 2"])
         let path = try #require(result.artifactPath)
         let inputs = [bytes(values(c * 49)), bytes(values(k * 49))]
-        let single = try OpenedArtifact(path: path, threads: 1).loaded.run(inputs)
-        for threads in [2, 3] {
-            #expect(try OpenedArtifact(path: path, threads: threads).loaded.run(inputs) == single, "\(threads) threads")
-        }
+        try expectSameBytesOnThreads(path, inputs)
     }
 }
