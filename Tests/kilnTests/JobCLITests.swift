@@ -82,16 +82,16 @@ struct JobSandbox {
         return (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 
-    /// Polls Describe until `done` holds or `seconds` pass.
+    /// Polls Describe until `done` holds or `seconds` pass. What it returns is always read after the last
+    /// sleep: on a loaded machine the test's task can resume long after its deadline, and the Describe
+    /// before the sleep would then be a stale one (a CI run once saw the first, still-STARTING record).
     func waitFor(_ name: String, seconds: Double, _ done: ([String: Any]) -> Bool) async throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(seconds)
-        var last: [String: Any] = [:]
-        while Date() < deadline {
-            last = try status(name)
-            if done(last) { return last }
+        while true {
+            let last = try status(name)
+            if done(last) || Date() >= deadline { return last }
             try await Task.sleep(for: .milliseconds(200))
         }
-        return last
     }
 
     func startWorker(_ environment: [String: String] = [:]) throws -> Process {
@@ -156,7 +156,8 @@ struct JobCLITests {
         #expect(Date().timeIntervalSince(started) < 2)
         #expect(result.stdout.contains(#""CompilationJobArn": "arn:aws:sagemaker:"#))
         let describe = try await sandbox.waitFor("digits", seconds: 60) { jobStatus($0) == "COMPLETED" }
-        #expect(jobStatus(describe) == "COMPLETED", "\(describe)")
+        let runnerLog = (try? String(contentsOfFile: sandbox.home + "/logs/runner.log", encoding: .utf8)) ?? "(none)"
+        #expect(jobStatus(describe) == "COMPLETED", "\(describe)\nrunner.log:\n\(runnerLog)")
         let artifacts = describe["ModelArtifacts"] as? [String: Any]
         #expect(artifacts?["S3ModelArtifacts"] as? String == "s3://bucket/out/model-ml_c4.tar.gz")
         #expect(FileManager.default.fileExists(atPath: sandbox.home + "/objects/bucket/out/model-ml_c4.tar.gz"))
