@@ -68,6 +68,7 @@ public struct GeneratedModel: Sendable {
     static let featureBits = [
         "avx": "AVX", "avx2": "AVX2", "fma": "FMA", "f16c": "F16C", "avx512f": "AVX512F", "avx512dq": "AVX512DQ",
         "avx512bw": "AVX512BW", "avx512vl": "AVX512VL", "neon": "NEON", "vfpv4": "VFPV4", "dotprod": "DOTPROD",
+        "avx512vnni": "AVX512VNNI", "avx512bf16": "AVX512BF16", "avx512fp16": "AVX512FP16",
     ]
 }
 

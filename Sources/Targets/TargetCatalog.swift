@@ -222,7 +222,7 @@ public enum TargetCatalog {
         case .x86_64, .i686:
             allowed = [
                 "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq",
-                "avx512bw", "avx512vl", "avx512vnni",
+                "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "avx512fp16",
             ]
         case .aarch64: allowed = ["neon", "fp-armv8", "crc", "crypto", "dotprod", "fullfp16", "i8mm", "sve"]
         case .armv7: allowed = ["neon", "vfp3", "vfp4", "vfpv4", "fp16", "d32", "thumb2"]
@@ -253,26 +253,32 @@ public enum TargetCatalog {
 
     static let knownX86CPUs: [String: [String]] = [
         "x86-64": [], "x86-64-v2": [], "x86-64-v3": ["avx", "avx2", "fma", "f16c"],
-        "x86-64-v4": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
+        "x86-64-v4": avx512,
         "ivybridge": ["avx"], "haswell": ["avx", "avx2", "fma", "f16c"], "core-avx2": ["avx", "avx2", "fma", "f16c"],
         "broadwell": ["avx", "avx2", "fma", "f16c"], "skylake": ["avx", "avx2", "fma", "f16c"],
-        "skylake-avx512": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
-        "cascadelake": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
-        "icelake-server": ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"],
+        "skylake-avx512": avx512, "cascadelake": avx512 + ["avx512vnni"], "icelake-server": avx512 + ["avx512vnni"],
+        "sapphirerapids": avx512 + ["avx512vnni", "avx512bf16", "avx512fp16"],
         "goldmont": [], "znver2": ["avx", "avx2", "fma", "f16c"], "znver3": ["avx", "avx2", "fma", "f16c"],
+        "znver4": avx512 + ["avx512vnni", "avx512bf16"],
     ]
+    static let avx512 = ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"]
 }
 
 /// The features of the CPU Kiln runs on, as clang and the artifact loader name them.
 public enum HostCPU {
     /// The features the artifact loader can check, in the order it checks them.
-    public static let checkable = ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"]
+    public static let checkable = [
+        "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16",
+        "avx512fp16",
+    ]
+    /// Where /proc/cpuinfo spells a feature otherwise than clang.
+    static let cpuinfoNames = ["avx512vnni": "avx512_vnni", "avx512bf16": "avx512_bf16", "avx512fp16": "avx512_fp16"]
 
     public static var features: [String] {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
         else { return [] }
         let flags = Set(line.split(separator: " ").map(String.init))
-        return checkable.filter { flags.contains($0) }
+        return checkable.filter { flags.contains(cpuinfoNames[$0] ?? $0) }
     }
 }

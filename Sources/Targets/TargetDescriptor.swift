@@ -64,7 +64,8 @@ public struct TargetDescriptor: Codable, Sendable, Equatable {
         "aarch64-unknown-linux-android": ("android", "elf"),
     ]
     static let knownFeatures: Set<String> = [
-        "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "neon", "dotprod", "vfpv4",
+        "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16",
+        "avx512fp16", "neon", "dotprod", "vfpv4",
     ]
 
     /// Everything wrong with the descriptor read from `file` (empty when it is valid): the schema the

@@ -239,10 +239,14 @@ static unsigned cpu_features(void) {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
   unsigned leaf1 = c;
-  unsigned leaf7 = 0;
+  unsigned leaf7 = 0, leaf7c = 0, leaf7d = 0, leaf7s1 = 0;
   if (__get_cpuid_max(0, 0) >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
-    leaf7 = b;
+    leaf7 = b, leaf7c = c, leaf7d = d;
+    if (a >= 1) {
+      __cpuid_count(7, 1, a, b, c, d);
+      leaf7s1 = a;
+    }
   }
   /* The OS must save the vector registers too (XCR0), or the instructions fault. */
   unsigned xcr0 = 0;
@@ -259,6 +263,9 @@ static unsigned cpu_features(void) {
   if (zmm && (leaf7 & (1u << 17))) features |= KILN_FEATURE_AVX512DQ;
   if (zmm && (leaf7 & (1u << 30))) features |= KILN_FEATURE_AVX512BW;
   if (zmm && (leaf7 & (1u << 31))) features |= KILN_FEATURE_AVX512VL;
+  if (zmm && (leaf7c & (1u << 11))) features |= KILN_FEATURE_AVX512VNNI;
+  if (zmm && (leaf7s1 & (1u << 5))) features |= KILN_FEATURE_AVX512BF16;
+  if (zmm && (leaf7d & (1u << 23))) features |= KILN_FEATURE_AVX512FP16;
 #elif defined(__aarch64__)
   features |= KILN_FEATURE_NEON;
   if (getauxval(16 /* AT_HWCAP */) & (1ul << 20) /* HWCAP_ASIMDDP */) features |= KILN_FEATURE_DOTPROD;
@@ -271,8 +278,8 @@ static unsigned cpu_features(void) {
 }
 
 static void describe_missing(unsigned missing, char *out, size_t size) {
-  static const char *names[] = {"avx",      "avx2",     "fma",  "f16c",  "avx512f", "avx512dq",
-                                "avx512bw", "avx512vl", "neon", "vfpv4", "dotprod"};
+  static const char *names[] = {"avx",      "avx2",     "fma",  "f16c",    "avx512f",    "avx512dq",   "avx512bw",
+                                "avx512vl", "neon",     "vfpv4", "dotprod", "avx512vnni", "avx512bf16", "avx512fp16"};
   size_t used = 0;
   for (unsigned bit = 0; bit < sizeof names / sizeof names[0]; bit++)
     if (missing & (1u << bit)) {
