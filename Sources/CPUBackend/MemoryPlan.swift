@@ -50,7 +50,9 @@ struct MemoryPlan {
                 storage[id] = .arena(offset: allocate(size, &free))
                 if lastUse[id] == nil { lastUse[id] = index }
             }
-            for id in node.reads + node.outputs.compactMap({ $0 }) where lastUse[id] == index {
+            // Once per value: a node may read one value twice (Mul(x, x), a Conv whose residual is its input),
+            // and freeing its block twice would hand it to two live tensors.
+            for id in Set(node.reads + node.outputs.compactMap({ $0 })) where lastUse[id] == index {
                 if case .arena(let offset)? = storage[id] { release(offset, Self.align(Self.bytes(graph[id])), &free) }
             }
         }

@@ -70,6 +70,28 @@ struct CompileTests {
         #expect(floats(try artifact.loaded.run([bytes([-1, 0, 2])])[0]) == [0, 0, 2])
     }
 
+    @Test("a node that reads one value twice frees its buffer once: two live tensors never share it")
+    func valueReadTwice() async throws {
+        // a = Relu(x); b = Add(a, a): a is freed after b. Sigmoid(b) and Neg(b) are then live together; had a's
+        // block been freed twice, both would be placed in it.
+        let graph = GraphSpec(
+            nodes: [
+                NodeSpec("Relu", ["x"], ["a"], name: "a"), NodeSpec("Add", ["a", "a"], ["b"], name: "b"),
+                NodeSpec("Sigmoid", ["b"], ["c"], name: "c"), NodeSpec("Neg", ["b"], ["e"], name: "e"),
+                NodeSpec("Add", ["c", "e"], ["y"], name: "y"),
+            ],
+            inputs: [ValueSpec("x", ElemType.float, [64])], outputs: [ValueSpec("y", ElemType.float, [64])])
+        let directory = try TemporaryDirectory()
+        let result = try await compile(ModelSpec(graph: graph), in: directory)
+        let x = (0..<64).map { Float($0 - 32) / 8 }
+        let y = floats(try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x)])[0])
+        for (value, input) in zip(y, x) {
+            let b = 2 * Double(max(0, input))
+            let expected = 1 / (1 + exp(-b)) - b
+            #expect(abs(Double(value) - expected) <= 1e-6, "y(\(input)) = \(value), not \(expected)")
+        }
+    }
+
     @Test("zero-size tensors compile and run")
     func zeroSize() async throws {
         let graph = GraphSpec(
