@@ -31,7 +31,7 @@ public struct ClangDriver: Sendable {
         public var kernelCacheMisses: Int
     }
 
-    static let kernelFiles = ["gemm.c", "conv.c", "pool.c", "reduce.c", "layout.c", "norm.c"]
+    static let kernelFiles = ["gemm.c", "conv.c", "conv_nhwc.c", "pool.c", "reduce.c", "layout.c", "norm.c"]
 
     public static var kernelDirectory: URL {
         Bundle.module.url(forResource: "Kernels", withExtension: nil)!

@@ -35,6 +35,15 @@ public enum OperatorTable {
         table["Conv"] = OperatorLowering(types: float32, lower: N.lowerConv)
         table["kiln::FusedConv"] = OperatorLowering(types: float32, lower: N.lowerConv)
         table["ConvTranspose"] = OperatorLowering(types: float32, lower: N.lowerConvTranspose)
+        // Passes/ChannelsLast.swift: the NHWC kernels (weights packed at compile time).
+        for op in ["kiln::ConvNHWC", "kiln::DepthwiseConvNHWC"] {
+            table[op] = OperatorLowering(types: float32, lower: ChannelsLastLowerings.lowerConv)
+        }
+        for op in ["kiln::MaxPoolNHWC", "kiln::AveragePoolNHWC"] {
+            table[op] = OperatorLowering(types: float32, lower: ChannelsLastLowerings.lowerPool)
+        }
+        table["kiln::GlobalAveragePoolNHWC"] = OperatorLowering(
+            types: float32, lower: ChannelsLastLowerings.lowerGlobalAveragePool)
         for op in ["MaxPool", "AveragePool", "LpPool"] {
             table[op] = OperatorLowering(types: float32, lower: N.lowerPool)
         }

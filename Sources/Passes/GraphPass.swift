@@ -16,8 +16,13 @@ public struct GraphPass: Sendable {
 /// The passes the optimize stage runs, in order, one line each.
 public enum PassManager {
     public static let standard: [GraphPass] = [
-        .foldBatchNormalization, .fuseConvEpilogue,
+        .foldBatchNormalization, .fuseConvEpilogue, .channelsLast,
     ]
+
+    /// The standard passes, without layout selection when the activations stay in the model's NCHW.
+    public static func standard(channelsLast: Bool) -> [GraphPass] {
+        channelsLast ? standard : standard.filter { $0.name != GraphPass.channelsLast.name }
+    }
 
     /// Runs `passes` over the model's graph; what each changed, for the manifest ("name: count").
     public static func optimize(_ model: Model, passes: [GraphPass] = standard) -> (Model, [String]) {

@@ -75,8 +75,10 @@ extension Pipeline {
         let inspection = try frontHalf(request, workDirectory: workDirectory, recorder: &recorder)
         let model = inspection.checked.model
 
-        // optimize: the graph passes (Passes/PassManager.standard); what each changed goes into the manifest.
-        let (optimized, passesApplied) = try recorder.run(.optimize) { PassManager.optimize(model) }
+        // optimize: the graph passes (Passes/PassManager.standard, channels-last unless the target's layout
+        // is NCHW); what each changed goes into the manifest.
+        let passes = PassManager.standard(channelsLast: compileTarget.layout == .nhwc)
+        let (optimized, passesApplied) = try recorder.run(.optimize) { PassManager.optimize(model, passes: passes) }
 
         // lower: IR → C over a static memory plan.
         let generated = try recorder.run(.lower) { try CPUCodeGenerator.generate(optimized) }

@@ -11,6 +11,8 @@ public struct CompilerOptions: Sendable, Equatable {
     public var cpuOnly = false
     public var androidPlatform: Int?
     public var gpuOptions: [String: String] = [:]
+    /// Kiln's own key: the activation layout of the generated code (default: the target's).
+    public var layout: ActivationLayout?
 
     public init(mcpu: String? = nil, mattr: [String] = []) {
         self.mcpu = mcpu
@@ -19,6 +21,7 @@ public struct CompilerOptions: Sendable, Equatable {
 
     static let known = [
         "mcpu", "mattr", "cpu-only", "cpu_only", "ANDROID_PLATFORM", "gpu-code", "gpu_code", "trt-ver", "cuda-ver",
+        "layout",
     ]
 
     public static func parse(_ text: String?) throws -> CompilerOptions {
@@ -31,7 +34,7 @@ public struct CompilerOptions: Sendable, Equatable {
             throw KilnError.client(
                 .targetDevice,
                 "CompilerOptions key \(quoted(unknown)) is not supported; the keys are mcpu, mattr, cpu-only, "
-                    + "ANDROID_PLATFORM, gpu-code, trt-ver and cuda-ver")
+                    + "ANDROID_PLATFORM, gpu-code, trt-ver, cuda-ver and Kiln's layout")
         }
         if let value = object["mcpu"] {
             guard let mcpu = value as? String, !mcpu.isEmpty else {
@@ -76,6 +79,15 @@ public struct CompilerOptions: Sendable, Equatable {
             }
             options.androidPlatform = level
         }
+        if let value = object["layout"] {
+            guard let name = value as? String, let layout = ActivationLayout(rawValue: name) else {
+                throw KilnError.client(
+                    .targetDevice,
+                    "CompilerOptions layout must be \"NHWC\" (channels last, the default) or \"NCHW\" (the model's own)"
+                )
+            }
+            options.layout = layout
+        }
         for key in ["gpu-code", "gpu_code", "trt-ver", "cuda-ver"] {
             guard let value = object[key] else { continue }
             guard let string = value as? String else {
@@ -90,4 +102,11 @@ public struct CompilerOptions: Sendable, Equatable {
     static func isBoolean(_ value: Any) -> Bool {
         (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
     }
+}
+
+/// How the generated code lays out activations between convolutions and pooling: channels last (NHWC,
+/// the CPU kernels' fastest, weights packed for them at compile time), or the model's own NCHW.
+public enum ActivationLayout: String, Sendable, Equatable {
+    case nchw = "NCHW"
+    case nhwc = "NHWC"
 }

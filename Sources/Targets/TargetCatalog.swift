@@ -82,7 +82,8 @@ public enum TargetCatalog {
         }
         return CompileTarget(
             name: device, triple: triple, variants: variants, cpuOnlyNote: cpuOnlyNote,
-            extraFlags: try attributeFlags(options.mattr, triple: triple))
+            extraFlags: try attributeFlags(options.mattr, triple: triple),
+            layout: options.layout ?? ActivationLayout(rawValue: descriptor.layout) ?? .nhwc)
     }
 
     /// What a TargetPlatform resolves to, or why the combination is invalid (a ValidationException at
@@ -174,7 +175,8 @@ public enum TargetCatalog {
         let mcpu = options.mcpu ?? defaults[arch]!
         return CompileTarget(
             name: "\(os)_\(arch)", triple: triple, variants: [try variant(mcpu: mcpu, triple: triple)],
-            cpuOnlyNote: cpuOnlyNote, extraFlags: try attributeFlags(options.mattr, triple: triple))
+            cpuOnlyNote: cpuOnlyNote, extraFlags: try attributeFlags(options.mattr, triple: triple),
+            layout: options.layout ?? .nhwc)
     }
 
     static let acceleratorBackends = [

@@ -90,7 +90,9 @@ public struct TargetDescriptor: Codable, Sendable, Equatable {
         if (status == .accelerator) == (backend == "cpu") {
             problems.append("backend \(quoted(backend)) does not fit status \(status.rawValue)")
         }
-        if !["NCHW", "NHWC", "NCHWc"].contains(layout) { problems.append("layout \(quoted(layout)) is not known") }
+        if ActivationLayout(rawValue: layout) == nil {
+            problems.append("layout \(quoted(layout)) is not one the CPU backend generates (NHWC or NCHW)")
+        }
         if let expected = Self.knownTriples[target.triple] {
             if (target.os, target.binaryFormat) != expected {
                 problems.append(
@@ -129,15 +131,19 @@ public struct CompileTarget: Sendable, Equatable {
     public var cpuOnlyNote: String?
     /// Extra clang flags every compile of this target gets (e.g. `-mattr` from CompilerOptions).
     public var extraFlags: [String]
+    /// The activation layout of the generated code (the descriptor's, or CompilerOptions `layout`).
+    public var layout: ActivationLayout
 
     public init(
-        name: String, triple: String, variants: [CPUVariant], cpuOnlyNote: String? = nil, extraFlags: [String] = []
+        name: String, triple: String, variants: [CPUVariant], cpuOnlyNote: String? = nil, extraFlags: [String] = [],
+        layout: ActivationLayout = .nhwc
     ) {
         self.name = name
         self.triple = triple
         self.variants = variants
         self.cpuOnlyNote = cpuOnlyNote
         self.extraFlags = extraFlags
+        self.layout = layout
     }
 
     /// The processor family, from the triple.

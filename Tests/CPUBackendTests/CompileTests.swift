@@ -16,6 +16,14 @@ func compile(
     try await compile(model.bytes, config: config, target: target, in: directory)
 }
 
+/// This machine's CPU with the activations in `layout` ("NHWC", the default, or "NCHW"): tests of a kernel
+/// written for one layout pin it.
+func native(layout: String) -> TargetRequest {
+    .platform(
+        os: "LINUX", arch: "X86_64", accelerator: nil,
+        compilerOptions: #"{"mcpu": "native", "layout": "\#(layout)"}"#)
+}
+
 /// Compiles the ONNX bytes `model`.
 func compile(
     _ model: [UInt8], config: String? = nil, target: TargetRequest, in directory: TemporaryDirectory
@@ -253,8 +261,10 @@ extension GemmTests {
 }
 
 extension DepthwiseTests {
-    @Test("a 3x3 convolution (im2col + GEMM), a depthwise one and max pooling give the same bytes on 1, 2, 3 threads")
-    func threads() async throws {
+    @Test(
+        "a 3x3 convolution, a depthwise one and max pooling give the same bytes on 1, 2, 3 threads, in either layout",
+        arguments: ["NHWC", "NCHW"])
+    func threads(layout: String) async throws {
         var random = SeededGenerator(state: 42)
         func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
         let (c, h, w, k) = (32, 40, 40, 48)
@@ -278,7 +288,7 @@ extension DepthwiseTests {
                     .float("w2", [k, 1, 3, 3], values(k * 9)),
                 ]))
         let directory = try TemporaryDirectory()
-        let path = try #require(try await compile(model, in: directory).artifactPath)
+        let path = try #require(try await compile(model, target: native(layout: layout), in: directory).artifactPath)
         let x = bytes(values(c * h * w))
         try expectSameBytesOnThreads(path, [x])
     }
@@ -287,7 +297,7 @@ extension DepthwiseTests {
 @Suite("the depthwise convolution kernel")
 struct DepthwiseTests {
     @Test(
-        "depthwise Conv matches a direct reference for strides, dilations, asymmetric pads and wide rows",
+        "depthwise Conv matches a direct reference for strides, dilations, asymmetric pads and wide rows, in either layout",
         arguments: [
             // channels, height, width, kernel, stride, dilation, pads (top, left, bottom, right)
             (3, 7, 9, 3, 1, 1, [1, 1, 1, 1]), (4, 8, 8, 3, 2, 1, [1, 1, 1, 1]), (2, 9, 11, 5, 2, 2, [0, 3, 2, 1]),
@@ -295,8 +305,9 @@ struct DepthwiseTests {
             // Rows wide enough for the vector path (AVX-512's 16 lanes too), stride 1 and 2, its border columns.
             (3, 20, 37, 3, 1, 1, [1, 1, 1, 1]), (3, 19, 41, 3, 2, 1, [1, 1, 1, 1]), (2, 12, 45, 5, 2, 1, [2, 2, 2, 2]),
             (2, 9, 50, 7, 1, 1, [3, 0, 3, 2]), (2, 6, 70, 3, 2, 1, [0, 0, 0, 0]),
-        ] as [(Int, Int, Int, Int, Int, Int, [Int])])
-    func matches(c: Int, h: Int, w: Int, k: Int, stride: Int, dilation: Int, pads: [Int]) async throws {
+        ] as [(Int, Int, Int, Int, Int, Int, [Int])], ["NHWC", "NCHW"])
+    func matches(_ shape: (Int, Int, Int, Int, Int, Int, [Int]), layout: String) async throws {
+        let (c, h, w, k, stride, dilation, pads) = shape
         let outH = (h + pads[0] + pads[2] - dilation * (k - 1) - 1) / stride + 1
         let outW = (w + pads[1] + pads[3] - dilation * (k - 1) - 1) / stride + 1
         var random = SeededGenerator(state: UInt64(c * 7919 + h * 104_729 + w * 31 + k))
@@ -316,7 +327,8 @@ struct DepthwiseTests {
                 outputs: [ValueSpec("y", ElemType.float, [1, .value(c), .value(outH), .value(outW)])],
                 initializers: [.float("w", [c, 1, k, k], weights), .float("b", [c], bias)]))
         let directory = try TemporaryDirectory()
-        let result = try await compile(model, in: directory)
+        let result = try await compile(model, target: native(layout: layout), in: directory)
+        #expect(result.manifest.opCountsAfter[layout == "NHWC" ? "kiln::DepthwiseConvNHWC" : "Conv"] == 1)
         let y = floats(try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x)])[0])
         #expect(y.count == c * outH * outW)
         for channel in 0..<c {
@@ -373,7 +385,9 @@ struct PassTests {
         let bn = [values(3, 0.5...1.5), values(3, -1...1), values(3, -1...1), values(3, 0.1...2)]
         let directory = try TemporaryDirectory()
         let result = try await compile(Self.model(exposeConv: exposeConv, w: w, bn: bn), in: directory)
-        #expect(result.manifest.passesApplied == (exposeConv ? [] : ["fold-batch-normalization: 1"]))
+        #expect(
+            result.manifest.passesApplied
+                == (exposeConv ? [] : ["fold-batch-normalization: 1"]) + ["channels-last: 1"])
         #expect((result.manifest.opCountsAfter["BatchNormalization"] ?? 0) == (exposeConv ? 1 : 0))
         let y = floats(try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x)])[0])
         let bias: [Double] = [0.1, -0.2, 0.3]
@@ -464,8 +478,10 @@ extension PassTests {
         return y
     }
 
-    @Test("Add, Relu and Clip after Convs fuse into their stores (GEMM, few-rows GEMM, depthwise) and compute the same")
-    func fuseConvEpilogue() async throws {
+    @Test(
+        "Add, Relu and Clip after Convs fuse into their stores (GEMM, few-rows GEMM, depthwise) and compute the same",
+        arguments: ["NHWC", "NCHW"])
+    func fuseConvEpilogue(layout: String) async throws {
         var random = SeededGenerator(state: 7)
         let (model, weights) = Self.epilogueModel { count in
             (0..<count).map { _ in Float.random(in: -1...1, using: &random) }
@@ -473,9 +489,16 @@ extension PassTests {
         let x = (0..<4 * 63).map { _ in Float.random(in: -1...1, using: &random) }
         let r = (0..<12 * 63).map { _ in Float.random(in: -1...1, using: &random) }
         let directory = try TemporaryDirectory()
-        let result = try await compile(model, in: directory)
-        #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 4"])
-        #expect(result.manifest.opCountsAfter == ["kiln::FusedConv": 3])
+        let result = try await compile(model, target: native(layout: layout), in: directory)
+        if layout == "NCHW" {
+            #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 4"])
+            #expect(result.manifest.opCountsAfter == ["kiln::FusedConv": 3])
+        } else {
+            // Two inputs go to NHWC and two outputs come back; nothing in between is transposed.
+            #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 4", "channels-last: 3"])
+            #expect(
+                result.manifest.opCountsAfter == ["kiln::ConvNHWC": 2, "kiln::DepthwiseConvNHWC": 1, "Transpose": 4])
+        }
         let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x), bytes(r)])
         let c1 = Self.convolve(
             x.map(Double.init), channels: 4, weights["w1"]!, weights["b1"]!, out: 12, kernel: 3, depthwise: false)
@@ -504,17 +527,21 @@ extension PassTests {
         let steps = try artifact.profile([Data(count: 4 * 63 * 4), Data(count: 12 * 63 * 4)], warmup: 1, iterations: 3)
         #expect(
             steps.map(\.label) == [
-                "kiln::FusedConv 'c1' float32[1,12,7,9]", "kiln::FusedConv 'dw' float32[1,12,7,9]",
-                "kiln::FusedConv 'pw' float32[1,3,7,9]", "(copy outputs)",
+                "Transpose 'x/to_nhwc' float32[1,7,9,4]", "Transpose 'r/to_nhwc' float32[1,7,9,12]",
+                "kiln::ConvNHWC 'c1' float32[1,7,9,12]", "kiln::DepthwiseConvNHWC 'dw' float32[1,7,9,12]",
+                "kiln::ConvNHWC 'pw' float32[1,7,9,3]", "Transpose 'y1/to_nchw' float32[1,12,7,9]",
+                "Transpose 'y2/to_nchw' float32[1,3,7,9]", "(copy outputs)",
             ])
         #expect(steps.allSatisfy { $0.milliseconds >= 0 })
-        #expect(steps[0].milliseconds > 0, "the 3x3 convolution takes measurable time")
+        #expect(steps[2].milliseconds > 0, "the 3x3 convolution takes measurable time")
     }
 }
 
 extension PassTests {
-    @Test("a fused Conv on a 7x7 map (its product split by rows) gives the same bytes on 1, 2 and 3 threads")
-    func fusedSmallMapThreads() async throws {
+    @Test(
+        "a fused Conv on a 7x7 map (NCHW: its product split by rows) gives the same bytes on 1, 2 and 3 threads",
+        arguments: ["NHWC", "NCHW"])
+    func fusedSmallMapThreads(layout: String) async throws {
         var random = SeededGenerator(state: 9)
         func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
         let (c, k) = (128, 96)
@@ -532,8 +559,10 @@ extension PassTests {
                 outputs: [ValueSpec("y", ElemType.float, [1, .value(k), 7, 7])],
                 initializers: [.float("w", [k, c, 3, 3], values(k * c * 9)), .float("b", [k], values(k))]))
         let directory = try TemporaryDirectory()
-        let result = try await compile(model, in: directory)
-        #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 2"])
+        let result = try await compile(model, target: native(layout: layout), in: directory)
+        #expect(
+            result.manifest.passesApplied
+                == ["fuse-conv-epilogue: 2"] + (layout == "NHWC" ? ["channels-last: 1"] : []))
         let path = try #require(result.artifactPath)
         let inputs = [bytes(values(c * 49)), bytes(values(k * 49))]
         try expectSameBytesOnThreads(path, inputs)

@@ -208,6 +208,24 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
 /* Transposed convolution: scatter form. */
 void KK(conv_transpose_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y);
 
+/* 2-D convolution on NHWC activations (conv_nhwc.c), weights packed by Passes/ChannelsLast.swift:
+   group 1 as [ceil(out_c / 32)][kernel_h][kernel_w][in_c][32] (zero past out_c), depthwise as
+   [kernel_h][kernel_w][channels]. `residual` (NHWC like y) is added and the clamp applied as y is stored.
+   The group-1 kernel needs scratch for kernel_w * in_c floats (the padding's zeros). */
+#define KK_NHWC_PANEL 32
+#define KK_NHWC_MAX_TAPS 256
+typedef struct {
+  size_t batch, in_h, in_w, in_c, out_h, out_w, out_c;
+  size_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+  const float *residual;
+  int clamp;
+  float lo, hi;
+} kk_conv_nhwc_params;
+void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
+                       float *scratch);
+void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias,
+                            float *y);
+
 /* N-d pooling. kind: 0 max, 1 average, 2 Lp (p in `p_norm`). */
 typedef struct {
   size_t batch, channels, spatial;
@@ -216,6 +234,11 @@ typedef struct {
   int storage_order; /* MaxPool indices: 0 row-major, 1 column-major */
 } kk_pool_params;
 void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *indices);
+/* 2-D max (kind 0) or average (kind 1) pooling of NHWC activations: `in`, `out`, `kernel`, ... are the
+   two spatial dims (H, W) and `channels` the last one. */
+void KK(pool_nhwc_f32)(const kk_pool_params *p, const float *x, float *y);
+/* y[n][c] = mean over the pixels of x[n][pixel][c], summed in double like the NCHW GlobalAveragePool. */
+void KK(global_average_pool_nhwc_f32)(const float *x, size_t batch, size_t pixels, size_t channels, float *y);
 
 /* Reductions over the axes flagged in `reduce` of an input of shape `dims`.
    op: 0 sum, 1 mean, 2 max, 3 min, 4 prod, 5 L1, 6 L2, 7 log-sum, 8 log-sum-exp, 9 sum-square. */

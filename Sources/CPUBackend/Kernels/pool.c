@@ -184,3 +184,72 @@ void KK(pool_f32)(const kk_pool_params *p, const float *x, float *y, int64_t *in
   int simple = p->spatial == 2 && p->kind != 2 && !indices && p->dilation[0] == 1 && p->dilation[1] == 1;
   kk_parallel_range(planes, work, (size_t)1 << 18, simple ? pool2d_planes : pool_planes, &job);
 }
+
+/* NHWC pooling: output rows [first, last) of all images, every pixel's channels a vector at a time over
+   the window's cells inside the input. The average's divisor is the NCHW kernels': cells inside the
+   input, or inside the declared padding with count_include_pad, never the cells past it. */
+static void pool_nhwc_rows(void *context, size_t first, size_t last) {
+  const kk_pool_job *job = context;
+  const kk_pool_params *p = job->p;
+  size_t H = p->in[0], W = p->in[1], OH = p->out[0], OW = p->out[1], C = p->channels;
+  size_t vectors = C / KK_VW * KK_VW;
+  int is_max = p->kind == 0;
+  for (size_t row = first; row < last; row++) {
+    size_t n = row / OH, oh = row % OH;
+    const float *image = job->x + n * H * W * C;
+    ptrdiff_t h0 = (ptrdiff_t)(oh * p->stride[0]) - (ptrdiff_t)p->pad_begin[0];
+    for (size_t ow = 0; ow < OW; ow++) {
+      ptrdiff_t w0 = (ptrdiff_t)(ow * p->stride[1]) - (ptrdiff_t)p->pad_begin[1];
+      const float *cells[KK_NHWC_MAX_TAPS];
+      size_t count = 0, padded = 0;
+      for (size_t kh = 0; kh < p->kernel[0]; kh++) {
+        ptrdiff_t h = h0 + (ptrdiff_t)(kh * p->dilation[0]);
+        for (size_t kw = 0; kw < p->kernel[1]; kw++) {
+          ptrdiff_t w = w0 + (ptrdiff_t)(kw * p->dilation[1]);
+          if (h >= 0 && h < (ptrdiff_t)H && w >= 0 && w < (ptrdiff_t)W)
+            cells[count++] = image + ((size_t)h * W + (size_t)w) * C;
+          else if (h < (ptrdiff_t)(H + p->pad_end[0]) && w < (ptrdiff_t)(W + p->pad_end[1]))
+            padded++;
+        }
+      }
+      float *out = job->y + ((n * OH + oh) * OW + ow) * C;
+      size_t divisor = p->count_include_pad ? count + padded : count;
+      size_t c = 0;
+      for (; c < vectors; c += KK_VW) {
+        kk_vf acc = kk_splat(is_max ? -INFINITY : 0.0f);
+        for (size_t t = 0; t < count; t++)
+          acc = is_max ? __builtin_elementwise_max(acc, kk_load(cells[t] + c)) : acc + kk_load(cells[t] + c);
+        if (!is_max) acc = divisor ? acc / kk_splat((float)divisor) : kk_splat(0.0f);
+        kk_store(out + c, acc);
+      }
+      for (; c < C; c++) {
+        float acc = is_max ? -INFINITY : 0.0f;
+        for (size_t t = 0; t < count; t++)
+          acc = is_max ? __builtin_elementwise_max(acc, cells[t][c]) : acc + cells[t][c];
+        out[c] = is_max ? acc : (divisor ? acc / (float)divisor : 0.0f);
+      }
+    }
+  }
+}
+
+void KK(pool_nhwc_f32)(const kk_pool_params *p, const float *x, float *y) {
+  kk_pool_job job = {p, x, y, 0};
+  size_t rows = p->batch * p->out[0];
+  kk_parallel_range(rows, rows * p->out[1] * p->channels * p->kernel[0] * p->kernel[1], (size_t)1 << 18,
+                    pool_nhwc_rows, &job);
+}
+
+void KK(global_average_pool_nhwc_f32)(const float *x, size_t batch, size_t pixels, size_t channels, float *y) {
+  enum { block = 256 };
+  for (size_t n = 0; n < batch; n++)
+    for (size_t c0 = 0; c0 < channels; c0 += block) {
+      size_t width = channels - c0 < block ? channels - c0 : block;
+      double sums[block];
+      for (size_t c = 0; c < width; c++) sums[c] = 0.0;
+      for (size_t i = 0; i < pixels; i++) {
+        const float *pixel = x + (n * pixels + i) * channels + c0;
+        for (size_t c = 0; c < width; c++) sums[c] += pixel[c];
+      }
+      for (size_t c = 0; c < width; c++) y[n * channels + c0 + c] = (float)(sums[c] / (double)(pixels ? pixels : 1));
+    }
+}

@@ -4,29 +4,6 @@ import ModelIR
 /// Convolution, pooling, matrix products, normalisation and softmax: calls
 /// into the kernel library with the node's static parameters.
 enum NeuralNetworkLowerings {
-    /// Pads per spatial axis (begin, end) after auto_pad, as ONNX defines them.
-    static func pads(_ node: Node, input: [Int], output: [Int], kernel: [Int], strides: [Int], dilations: [Int])
-        -> (begin: [Int], end: [Int])
-    {
-        let spatial = kernel.count
-        let autoPad = node.string("auto_pad") ?? "NOTSET"
-        if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
-            var begin: [Int] = []
-            var end: [Int] = []
-            for axis in 0..<spatial {
-                let effective = dilations[axis] * (kernel[axis] - 1) + 1
-                let total = max(0, (output[axis] - 1) * strides[axis] + effective - input[axis])
-                let small = total / 2
-                begin.append(autoPad == "SAME_UPPER" ? small : total - small)
-                end.append(total - begin[axis])
-            }
-            return (begin, end)
-        }
-        if autoPad == "VALID" { return (Array(repeating: 0, count: spatial), Array(repeating: 0, count: spatial)) }
-        let pads = node.ints("pads") ?? Array(repeating: 0, count: spatial * 2)
-        return (Array(pads[0..<spatial]), Array(pads[spatial...]))
-    }
-
     static func windowFields(
         _ c: inout LoweringContext, _ name: String, input: [Int], output: [Int], kernel: [Int], strides: [Int],
         dilations: [Int], padBegin: [Int], padEnd: [Int]?
@@ -73,7 +50,7 @@ enum NeuralNetworkLowerings {
         }
         let (kernel, strides, dilations) = window(node, weight: ws, spatial: spatial)
         let group = node.int("group") ?? 1
-        let (begin, _) = pads(
+        let (begin, _) = ConvolutionWindow.pads(
             node, input: Array(xs[2...]), output: Array(ys[2...]), kernel: kernel, strides: strides,
             dilations: dilations)
         let bias = node.inputs.count > 2 ? node.inputs[2].map { c.pointer($0) } : nil
@@ -141,7 +118,7 @@ enum NeuralNetworkLowerings {
         }
         let strides = node.ints("strides") ?? Array(repeating: 1, count: spatial)
         let dilations = node.ints("dilations") ?? Array(repeating: 1, count: spatial)
-        let (begin, end) = pads(
+        let (begin, end) = ConvolutionWindow.pads(
             node, input: Array(xs[2...]), output: Array(ys[2...]), kernel: kernel, strides: strides,
             dilations: dilations)
         let kind = ["MaxPool": 0, "AveragePool": 1, "LpPool": 2][node.opType]!

@@ -217,7 +217,7 @@ enum QuantizationLowerings {
             throw c.notImplemented(node, index, "convolution with \(spatial) spatial dims (1 to 3 are supported)")
         }
         let (kernel, strides, dilations) = NeuralNetworkLowerings.window(node, weight: ws, spatial: spatial)
-        let (begin, _) = NeuralNetworkLowerings.pads(
+        let (begin, _) = ConvolutionWindow.pads(
             node, input: Array(xs[2...]), output: Array(ys[2...]), kernel: kernel, strides: strides,
             dilations: dilations)
         let group = node.int("group") ?? 1

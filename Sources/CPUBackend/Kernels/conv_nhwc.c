@@ -1,0 +1,231 @@
+/* 2-D convolution on channels-last (NHWC) activations, with the weights packed at compile time
+   (Passes/ChannelsLast.swift) into the order these loops read them.
+
+   Group 1 is an implicit GEMM: output pixels are the rows of the product, output channels its
+   columns, and the depth is the window's taps times the input channels. Nothing is copied at run
+   time: a tile of KK_NHWC_MR output pixels reads each input pixel's channels where they lie (a
+   pixel's channels are contiguous in NHWC), and a tap in the padding reads a row of zeros. The
+   weights are panels of KK_NHWC_PANEL output channels, [panel][kh][kw][in channel][32], zero past
+   the last channel, so the micro-kernel reads one contiguous stream of them; MR pixels times two
+   vectors of output channels stay in registers for the whole depth, and the epilogue (bias,
+   residual, clamp) is applied before the one store.
+
+   Depthwise (one filter per channel, multiplier 1) runs along the channels: weights [kh][kw][c]. */
+#include "kiln_kernels.h"
+
+#define KK_NHWC_MR 6
+/* Micro-kernel columns: two vectors. A panel (32 channels) is 1 (AVX-512), 2 (AVX) or 4 (SSE, NEON) of them. */
+#define KK_NHWC_NR (2 * KK_VW)
+
+/* One stretch of the depth for every row of a tile: `length` consecutive floats at each row's pointer
+   meet the next `length` rows of the weight panel. A tap, or a whole kernel row of taps when every
+   row's window lies inside the input along the width (then its taps' channels are contiguous). */
+typedef struct {
+  const float *row[KK_NHWC_MR];
+  size_t length;
+} kk_nhwc_segment;
+
+/* acc[r][v] = sum over the segments of row r times the panel's columns [v * VW, (v + 1) * VW), for V
+   (1 or 2) vectors; `b` is the sub-panel's first column, rows KK_NHWC_PANEL floats apart. */
+static inline __attribute__((always_inline)) void nhwc_micro(const kk_nhwc_segment *segments, size_t count,
+                                                            const float *b, int V, kk_vf acc[KK_NHWC_MR][2]) {
+  kk_vf c[KK_NHWC_MR][2] = {{{0}}};
+  for (size_t s = 0; s < count; s++) {
+    const float *a0 = segments[s].row[0], *a1 = segments[s].row[1], *a2 = segments[s].row[2];
+    const float *a3 = segments[s].row[3], *a4 = segments[s].row[4], *a5 = segments[s].row[5];
+    size_t length = segments[s].length;
+    for (size_t p = 0; p < length; p++) {
+      kk_vf b0 = kk_load(b), b1 = V == 2 ? kk_load(b + KK_VW) : b0;
+      b += KK_NHWC_PANEL;
+      float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p], x4 = a4[p], x5 = a5[p];
+      c[0][0] += b0 * x0;
+      c[1][0] += b0 * x1;
+      c[2][0] += b0 * x2;
+      c[3][0] += b0 * x3;
+      c[4][0] += b0 * x4;
+      c[5][0] += b0 * x5;
+      if (V == 2) {
+        c[0][1] += b1 * x0;
+        c[1][1] += b1 * x1;
+        c[2][1] += b1 * x2;
+        c[3][1] += b1 * x3;
+        c[4][1] += b1 * x4;
+        c[5][1] += b1 * x5;
+      }
+    }
+  }
+#pragma clang loop unroll(full)
+  for (int r = 0; r < KK_NHWC_MR; r++) acc[r][0] = c[r][0], acc[r][1] = c[r][1];
+}
+
+static inline kk_vf nhwc_clamp(const kk_conv_nhwc_params *p, kk_vf v) {
+  return p->clamp ? __builtin_elementwise_min(__builtin_elementwise_max(v, kk_splat(p->lo)), kk_splat(p->hi)) : v;
+}
+
+/* Stores `width` (<= NR) channels of one output pixel from its two accumulators, through the epilogue. */
+static inline void nhwc_store(const kk_conv_nhwc_params *p, float *out, const float *bias, const float *residual,
+                              const kk_vf acc[2], size_t width) {
+  if (width == KK_NHWC_NR) {
+    for (int v = 0; v < 2; v++) {
+      kk_vf value = acc[v];
+      if (bias) value += kk_load(bias + v * KK_VW);
+      if (residual) value += kk_load(residual + v * KK_VW);
+      kk_store(out + v * KK_VW, nhwc_clamp(p, value));
+    }
+    return;
+  }
+  float lanes[KK_NHWC_NR], extra[KK_NHWC_NR] = {0};
+  kk_store(lanes, acc[0]);
+  kk_store(lanes + KK_VW, acc[1]);
+  for (size_t i = 0; i < width; i++) extra[i] = (bias ? bias[i] : 0.0f) + (residual ? residual[i] : 0.0f);
+  for (int v = 0; v < 2; v++) kk_store(lanes + v * KK_VW, nhwc_clamp(p, kk_load(lanes + v * KK_VW) + kk_load(extra + v * KK_VW)));
+  memcpy(out, lanes, width * sizeof(float));
+}
+
+typedef struct {
+  const kk_conv_nhwc_params *p;
+  const float *x, *w, *bias, *zeros;
+  float *y;
+  size_t tiles, panels, depth; /* tiles per image; panels of output channels; depth = KH * KW * C */
+} kk_nhwc_job;
+
+/* The segments of the tile of output pixels [m0, m0 + mr) of image n; rows past mr repeat the last
+   pixel (computed, never stored). Returns how many. */
+static size_t nhwc_segments(const kk_nhwc_job *job, size_t n, size_t m0, size_t mr, kk_nhwc_segment *segments) {
+  const kk_conv_nhwc_params *p = job->p;
+  const float *image = job->x + n * p->in_h * p->in_w * p->in_c;
+  ptrdiff_t iy0[KK_NHWC_MR], ix0[KK_NHWC_MR];
+  int wide = 1; /* every row's window inside the input along the width */
+  for (size_t r = 0; r < KK_NHWC_MR; r++) {
+    size_t m = m0 + (r < mr ? r : mr - 1);
+    iy0[r] = (ptrdiff_t)((m / p->out_w) * p->stride_h) - (ptrdiff_t)p->pad_top;
+    ix0[r] = (ptrdiff_t)((m % p->out_w) * p->stride_w) - (ptrdiff_t)p->pad_left;
+    if (ix0[r] < 0 || ix0[r] + (ptrdiff_t)((p->kernel_w - 1) * p->dilation_w) >= (ptrdiff_t)p->in_w) wide = 0;
+  }
+  int merge = wide && (p->dilation_w == 1 || p->kernel_w == 1);
+  size_t count = 0;
+  for (size_t kh = 0; kh < p->kernel_h; kh++) {
+    size_t taps = merge ? 1 : p->kernel_w;
+    for (size_t kw = 0; kw < taps; kw++, count++) {
+      kk_nhwc_segment *s = &segments[count];
+      s->length = merge ? p->kernel_w * p->in_c : p->in_c;
+      for (size_t r = 0; r < KK_NHWC_MR; r++) {
+        ptrdiff_t iy = iy0[r] + (ptrdiff_t)(kh * p->dilation_h), ix = ix0[r] + (ptrdiff_t)(kw * p->dilation_w);
+        int inside = iy >= 0 && iy < (ptrdiff_t)p->in_h && ix >= 0 && ix < (ptrdiff_t)p->in_w;
+        s->row[r] = inside ? image + ((size_t)iy * p->in_w + (size_t)ix) * p->in_c : job->zeros;
+      }
+    }
+  }
+  return count;
+}
+
+/* Units [first, last) of (image, tile, panel), panel fastest: a tile's segments serve all its panels. */
+static void nhwc_units(void *context, size_t first, size_t last) {
+  const kk_nhwc_job *job = context;
+  const kk_conv_nhwc_params *p = job->p;
+  size_t pixels = p->out_h * p->out_w;
+  kk_nhwc_segment segments[KK_NHWC_MAX_TAPS];
+  size_t count = 0, current = (size_t)-1;
+  for (size_t unit = first; unit < last; unit++) {
+    size_t j = unit % job->panels, tile = unit / job->panels, n = tile / job->tiles;
+    size_t m0 = (tile % job->tiles) * KK_NHWC_MR, mr = pixels - m0 < KK_NHWC_MR ? pixels - m0 : KK_NHWC_MR;
+    if (tile != current) {
+      count = nhwc_segments(job, n, m0, mr, segments);
+      current = tile;
+    }
+    for (size_t column = j * KK_NHWC_PANEL; column < (j + 1) * KK_NHWC_PANEL && column < p->out_c;
+         column += KK_NHWC_NR) {
+      size_t width = p->out_c - column < KK_NHWC_NR ? p->out_c - column : KK_NHWC_NR;
+      const float *b = job->w + j * job->depth * KK_NHWC_PANEL + (column - j * KK_NHWC_PANEL);
+      kk_vf acc[KK_NHWC_MR][2];
+      if (width > KK_VW)
+        nhwc_micro(segments, count, b, 2, acc);
+      else
+        nhwc_micro(segments, count, b, 1, acc);
+      for (size_t r = 0; r < mr; r++) {
+        size_t at = (n * pixels + m0 + r) * p->out_c + column;
+        nhwc_store(p, job->y + at, job->bias ? job->bias + column : 0, p->residual ? p->residual + at : 0, acc[r],
+                   width);
+      }
+    }
+  }
+}
+
+void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
+                       float *scratch) {
+  size_t depth = p->kernel_h * p->kernel_w * p->in_c;
+  /* The row a tap in the padding reads: as long as the longest segment. */
+  memset(scratch, 0, p->kernel_w * p->in_c * sizeof(float));
+  kk_nhwc_job job = {p, x, w, bias, scratch, y, (p->out_h * p->out_w + KK_NHWC_MR - 1) / KK_NHWC_MR,
+                     (p->out_c + KK_NHWC_PANEL - 1) / KK_NHWC_PANEL, depth};
+  size_t units = p->batch * job.tiles * job.panels;
+  kk_parallel_range(units, p->batch * p->out_h * p->out_w * p->out_c * depth, KK_PARALLEL_MACS, nhwc_units, &job);
+}
+
+/* Depthwise: output rows [first, last) of all images, each pixel's channels a vector at a time. */
+typedef struct {
+  const kk_conv_nhwc_params *p;
+  const float *x, *w, *bias;
+  float *y;
+} kk_dw_nhwc_job;
+
+static void dw_nhwc_rows(void *context, size_t first, size_t last) {
+  const kk_dw_nhwc_job *job = context;
+  const kk_conv_nhwc_params *p = job->p;
+  size_t C = p->in_c, vectors = C / KK_VW * KK_VW;
+  for (size_t row = first; row < last; row++) {
+    size_t n = row / p->out_h, oh = row % p->out_h;
+    const float *image = job->x + n * p->in_h * p->in_w * C;
+    ptrdiff_t iy0 = (ptrdiff_t)(oh * p->stride_h) - (ptrdiff_t)p->pad_top;
+    for (size_t ow = 0; ow < p->out_w; ow++) {
+      ptrdiff_t ix0 = (ptrdiff_t)(ow * p->stride_w) - (ptrdiff_t)p->pad_left;
+      float *out = job->y + ((n * p->out_h + oh) * p->out_w + ow) * C;
+      /* The taps inside the input, as offsets into the image and the weights. */
+      size_t input[KK_NHWC_MAX_TAPS], filter[KK_NHWC_MAX_TAPS], taps = 0;
+      for (size_t kh = 0; kh < p->kernel_h; kh++) {
+        ptrdiff_t iy = iy0 + (ptrdiff_t)(kh * p->dilation_h);
+        if (iy < 0 || iy >= (ptrdiff_t)p->in_h) continue;
+        for (size_t kw = 0; kw < p->kernel_w; kw++) {
+          ptrdiff_t ix = ix0 + (ptrdiff_t)(kw * p->dilation_w);
+          if (ix < 0 || ix >= (ptrdiff_t)p->in_w) continue;
+          input[taps] = ((size_t)iy * p->in_w + (size_t)ix) * C;
+          filter[taps++] = (kh * p->kernel_w + kw) * C;
+        }
+      }
+      size_t c = 0;
+      for (; c + 4 * KK_VW <= vectors; c += 4 * KK_VW) {
+        kk_vf acc[4];
+        for (int v = 0; v < 4; v++) acc[v] = job->bias ? kk_load(job->bias + c + v * KK_VW) : kk_splat(0.0f);
+        for (size_t t = 0; t < taps; t++)
+          for (int v = 0; v < 4; v++)
+            acc[v] += kk_load(image + input[t] + c + v * KK_VW) * kk_load(job->w + filter[t] + c + v * KK_VW);
+        for (int v = 0; v < 4; v++) {
+          kk_vf value = acc[v];
+          if (p->residual) value += kk_load(p->residual + (out - job->y) + c + v * KK_VW);
+          kk_store(out + c + v * KK_VW, nhwc_clamp(p, value));
+        }
+      }
+      for (; c < vectors; c += KK_VW) {
+        kk_vf acc = job->bias ? kk_load(job->bias + c) : kk_splat(0.0f);
+        for (size_t t = 0; t < taps; t++) acc += kk_load(image + input[t] + c) * kk_load(job->w + filter[t] + c);
+        if (p->residual) acc += kk_load(p->residual + (out - job->y) + c);
+        kk_store(out + c, nhwc_clamp(p, acc));
+      }
+      for (; c < C; c++) {
+        float acc = job->bias ? job->bias[c] : 0.0f;
+        for (size_t t = 0; t < taps; t++) acc += image[input[t] + c] * job->w[filter[t] + c];
+        if (p->residual) acc += p->residual[(out - job->y) + c];
+        if (p->clamp) acc = __builtin_elementwise_min(__builtin_elementwise_max(acc, p->lo), p->hi);
+        out[c] = acc;
+      }
+    }
+  }
+}
+
+void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias,
+                            float *y) {
+  kk_dw_nhwc_job job = {p, x, w, bias, y};
+  size_t rows = p->batch * p->out_h;
+  kk_parallel_range(rows, rows * p->out_w * p->in_c * p->kernel_h * p->kernel_w, (size_t)1 << 18, dw_nhwc_rows,
+                    &job);
+}

@@ -1,0 +1,74 @@
+import Diagnostics
+import ModelIR
+
+/// The NHWC kernels that Passes/ChannelsLast.swift rewrites convolution and pooling into. Their windows
+/// arrive explicit (kernel_shape, strides, dilations, pads as [top, left, bottom, right]) and their
+/// convolution weights already packed in the kernels' order.
+enum ChannelsLastLowerings {
+    /// The explicit window attributes the pass writes.
+    static func window(_ c: LoweringContext, _ node: Node, _ index: Int) throws -> ConvolutionWindow {
+        guard let kernel = node.ints("kernel_shape"), let strides = node.ints("strides"),
+            let dilations = node.ints("dilations"), let pads = node.ints("pads"), kernel.count == 2,
+            strides.count == 2, dilations.count == 2, pads.count == 4
+        else {
+            throw c.notImplemented(
+                node, index, "an NHWC node without the window attributes the channels-last pass writes")
+        }
+        return ConvolutionWindow(
+            kernel: kernel, strides: strides, dilations: dilations, padBegin: Array(pads[0..<2]),
+            padEnd: Array(pads[2...]))
+    }
+
+    /// kiln::ConvNHWC and kiln::DepthwiseConvNHWC: x [N, H, W, C], packed weights, bias, residual.
+    static func lowerConv(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let x = node.inputs[0], let w = node.inputs[1], let y = node.outputs[0] else { return }
+        let window = try window(c, node, index)
+        let (xs, ys) = (c.shape(x), c.shape(y))
+        let depthwise = node.opType == "DepthwiseConvNHWC"
+        if !depthwise { c.scratchFloats = max(c.scratchFloats, window.kernel[1] * xs[3]) }
+        let bias = node.inputs.count > 2 ? node.inputs[2].map { c.pointer($0) } : nil
+        c.emit("  { kk_conv_nhwc_params p = {0};")
+        c.emit(
+            "    p.batch = \(xs[0]); p.in_h = \(xs[1]); p.in_w = \(xs[2]); p.in_c = \(xs[3]); p.out_h = \(ys[1]); p.out_w = \(ys[2]); p.out_c = \(ys[3]);"
+        )
+        c.emit(
+            "    p.kernel_h = \(window.kernel[0]); p.kernel_w = \(window.kernel[1]); p.stride_h = \(window.strides[0]); p.stride_w = \(window.strides[1]);"
+        )
+        c.emit(
+            "    p.dilation_h = \(window.dilations[0]); p.dilation_w = \(window.dilations[1]); p.pad_top = \(window.padBegin[0]); p.pad_left = \(window.padBegin[1]);"
+        )
+        if node.inputs.count > 3, let residual = node.inputs[3] { c.emit("    p.residual = \(c.pointer(residual));") }
+        if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
+            c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
+        }
+        if depthwise {
+            c.emit(
+                "    KK(depthwise_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y))); }")
+        } else {
+            c.emit("    KK(conv_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
+        }
+    }
+
+    /// kiln::MaxPoolNHWC and kiln::AveragePoolNHWC over [N, H, W, C].
+    static func lowerPool(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let x = node.inputs[0], let y = node.outputs[0] else { return }
+        let window = try window(c, node, index)
+        let (xs, ys) = (c.shape(x), c.shape(y))
+        c.emit(
+            "  { kk_pool_params p = {0}; p.batch = \(xs[0]); p.channels = \(xs[3]); p.kind = \(node.opType == "MaxPoolNHWC" ? 0 : 1); p.count_include_pad = \(node.int("count_include_pad") ?? 0);"
+        )
+        NeuralNetworkLowerings.windowFields(
+            &c, "p", input: Array(xs[1...2]), output: Array(ys[1...2]), kernel: window.kernel,
+            strides: window.strides, dilations: window.dilations, padBegin: window.padBegin, padEnd: window.padEnd)
+        c.emit("    KK(pool_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(y))); }")
+    }
+
+    /// kiln::GlobalAveragePoolNHWC: [N, H, W, C] → [N, 1, 1, C].
+    static func lowerGlobalAveragePool(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let x = node.inputs[0], let y = node.outputs[0] else { return }
+        let xs = c.shape(x)
+        c.emit(
+            "  KK(global_average_pool_nhwc_f32)(\(c.pointer(x)), \(xs[0]), \(xs[1] * xs[2]), \(xs[3]), \(c.pointer(y)));"
+        )
+    }
+}

@@ -1,0 +1,260 @@
+import ModelIR
+
+extension GraphPass {
+    /// Layout selection: 2-D convolutions (group 1 and depthwise), max and average pooling and global
+    /// average pooling run on channels-last (NHWC) activations, with the weights packed here, at compile
+    /// time, into the order the CPU kernels read them (`kiln::ConvNHWC` panels of 32 output channels,
+    /// `kiln::DepthwiseConvNHWC` channels innermost). Elementwise ops whose inputs are all NHWC, and
+    /// Concat along the channels, stay NHWC; a `Transpose` back to NCHW is placed only before a node
+    /// that needs the model's own layout (Flatten, Gemm, a graph output, ...). One forward sweep, so the
+    /// order stays topological. Counts the nodes it rewrote.
+    public static let channelsLast = GraphPass(name: "channels-last") { graph in
+        var sweep = ChannelsLastSweep(graph: graph)
+        guard sweep.applies else { return 0 }
+        sweep.run()
+        graph = sweep.graph
+        return sweep.rewritten
+    }
+}
+
+/// The state of one channels-last sweep: each NCHW value's NHWC twin, and the NCHW values not yet
+/// written (their producer now writes the twin instead).
+struct ChannelsLastSweep {
+    static let toNHWC = [0, 2, 3, 1]
+    static let toNCHW = [0, 3, 1, 2]
+    /// The most kernel taps the NHWC kernels take (KK_NHWC_MAX_TAPS).
+    static let maximumTaps = 256
+    /// The weight panel width of kiln::ConvNHWC (KK_NHWC_PANEL), the same on every target.
+    static let panel = 32
+
+    static let elementwise: Set<String> = [
+        "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus",
+        "Exp", "Neg", "Abs", "Sqrt", "Erf", "Identity", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean",
+    ]
+
+    var graph: Graph
+    private let source: [Node]
+    private var twin: [ValueID: ValueID] = [:]
+    private var pending: Set<ValueID> = []
+    private(set) var rewritten = 0
+
+    init(graph: Graph) {
+        self.graph = graph
+        source = graph.nodes
+    }
+
+    /// Subgraphs (Loop, Scan bodies) may read outer values by name: leave such graphs alone.
+    var applies: Bool {
+        !source.contains { node in
+            node.attributes.values.contains {
+                switch $0 {
+                case .graph, .graphs: true
+                default: false
+                }
+            }
+        }
+    }
+
+    mutating func run() {
+        graph.nodes = []
+        for node in source {
+            if node.guards.isEmpty, let rewrite = layoutNode(node) ?? passThrough(node) {
+                graph.nodes.append(rewrite)
+                continue
+            }
+            for id in node.reads { materialize(id) }
+            graph.nodes.append(node)
+        }
+        for id in graph.outputs { materialize(id) }
+    }
+
+    // MARK: values in both layouts
+
+    private func shape(_ id: ValueID?) -> [Int]? { id.flatMap { graph[$0].type?.staticShape } }
+
+    private func isFloat4D(_ id: ValueID?) -> Bool {
+        guard let id, let type = graph[id].type, type.dataType == .float32 else { return false }
+        return type.staticShape?.count == 4
+    }
+
+    /// The NHWC twin of `id`, transposing it first if it has none.
+    private mutating func nhwc(_ id: ValueID) -> ValueID {
+        if let existing = twin[id] { return existing }
+        let nchw = shape(id)!
+        let result = graph.addValue(
+            Value(name: graph[id].name + "/nhwc", type: TensorType(.float32, static: Self.toNHWC.map { nchw[$0] })))
+        graph.nodes.append(
+            Node(
+                name: graph[id].name + "/to_nhwc", opType: "Transpose", inputs: [id], outputs: [result],
+                attributes: ["perm": .ints(Self.toNHWC)]))
+        twin[id] = result
+        return result
+    }
+
+    /// A new NHWC value standing for the NCHW output `id`, which is written only if something needs it.
+    private mutating func nhwcOutput(for id: ValueID, dataType: DataType = .float32) -> ValueID {
+        let nchw = shape(id)!
+        let result = graph.addValue(
+            Value(name: graph[id].name + "/nhwc", type: TensorType(dataType, static: Self.toNHWC.map { nchw[$0] })))
+        twin[id] = result
+        pending.insert(id)
+        return result
+    }
+
+    /// Writes `id` in NCHW from its twin, if only the twin exists so far.
+    private mutating func materialize(_ id: ValueID) {
+        guard pending.remove(id) != nil, let source = twin[id] else { return }
+        graph.nodes.append(
+            Node(
+                name: graph[id].name + "/to_nchw", opType: "Transpose", inputs: [source], outputs: [id],
+                attributes: ["perm": .ints(Self.toNCHW)]))
+    }
+
+    // MARK: rewrites
+
+    private func isONNX(_ node: Node) -> Bool { node.domain.isEmpty || node.domain == "ai.onnx" }
+
+    /// A Conv, pooling or global pooling node as its NHWC kernel, or nil when that kernel cannot run it.
+    private mutating func layoutNode(_ node: Node) -> Node? {
+        guard node.outputs.count == 1, let x = node.inputs.first ?? nil, let y = node.outputs[0], isFloat4D(x),
+            isFloat4D(y)
+        else { return nil }
+        switch (node.domain, node.opType) {
+        case ("", "Conv"), ("ai.onnx", "Conv"), ("kiln", "FusedConv"): return convolution(node, x: x, y: y)
+        case ("", "MaxPool"), ("", "AveragePool"), ("ai.onnx", "MaxPool"), ("ai.onnx", "AveragePool"):
+            return pooling(node, x: x, y: y)
+        case ("", "GlobalAveragePool"), ("ai.onnx", "GlobalAveragePool"):
+            rewritten += 1
+            var rewrite = node
+            rewrite.domain = "kiln"
+            rewrite.opType = "GlobalAveragePoolNHWC"
+            rewrite.inputs = [nhwc(x)]
+            rewrite.outputs = [nhwcOutput(for: y)]
+            return rewrite
+        default: return nil
+        }
+    }
+
+    private mutating func convolution(_ node: Node, x: ValueID, y: ValueID) -> Node? {
+        guard let weightID = node.inputs.count > 1 ? node.inputs[1] : nil,
+            let weight = graph.initializers[weightID], weight.dataType == .float32, weight.shape.count == 4,
+            weight.storage.count >= weight.elementCount * 4, let xs = shape(x), let ys = shape(y)
+        else { return nil }
+        let (outChannels, perGroup, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        let group = node.int("group") ?? 1
+        let depthwise = group > 1 && group == xs[1] && outChannels == xs[1] && perGroup == 1
+        guard group == 1 || depthwise, group > 1 || perGroup == xs[1], ys[1] == outChannels,
+            node.ints("kernel_shape").map({ $0 == [kh, kw] }) ?? true, kh * kw <= Self.maximumTaps, kh > 0, kw > 0
+        else { return nil }
+        let bias = node.inputs.count > 2 ? node.inputs[2] : nil
+        if let bias, shape(bias) != [outChannels] || graph[bias].type?.dataType != .float32 { return nil }
+        let residual = node.inputs.count > 3 ? node.inputs[3] : nil
+        if let residual, shape(residual) != ys { return nil }
+        let window = ConvolutionWindow(node, kernel: [kh, kw], input: Array(xs[2...]), output: Array(ys[2...]))
+
+        let packed =
+            depthwise
+            ? Self.packDepthwise(weight, channels: outChannels, taps: kh * kw)
+            : Self.packPanels(weight, outChannels: outChannels, inChannels: perGroup, taps: kh * kw)
+        let packedID = graph.addValue(
+            Value(name: graph[weightID].name + "/packed", type: TensorType(.float32, static: packed.shape)))
+        graph.initializers[packedID] = packed
+
+        rewritten += 1
+        var inputs: [ValueID?] = [nhwc(x), packedID, bias]
+        if let residual { inputs.append(nhwc(residual)) }
+        var attributes: [String: AttributeValue] = [
+            "kernel_shape": .ints(window.kernel), "strides": .ints(window.strides),
+            "dilations": .ints(window.dilations), "pads": .ints(window.padBegin + window.padEnd),
+        ]
+        for name in ["activation_min", "activation_max"] { attributes[name] = node.attributes[name] }
+        return Node(
+            name: node.name, opType: depthwise ? "DepthwiseConvNHWC" : "ConvNHWC", domain: "kiln", inputs: inputs,
+            outputs: [nhwcOutput(for: y)], attributes: attributes)
+    }
+
+    private mutating func pooling(_ node: Node, x: ValueID, y: ValueID) -> Node? {
+        guard let kernel = node.ints("kernel_shape"), kernel.count == 2, kernel.allSatisfy({ $0 > 0 }),
+            kernel[0] * kernel[1] <= Self.maximumTaps, let xs = shape(x), let ys = shape(y)
+        else { return nil }
+        let window = ConvolutionWindow(node, kernel: kernel, input: Array(xs[2...]), output: Array(ys[2...]))
+        // The NCHW kernel refuses this combination too; leave it to say so.
+        if node.opType == "AveragePool", node.int("count_include_pad") == 1, node.int("ceil_mode") == 1,
+            window.dilations.contains(where: { $0 > 1 })
+        {
+            return nil
+        }
+        rewritten += 1
+        return Node(
+            name: node.name, opType: node.opType + "NHWC", domain: "kiln", inputs: [nhwc(x)],
+            outputs: [nhwcOutput(for: y)],
+            attributes: [
+                "kernel_shape": .ints(window.kernel), "strides": .ints(window.strides),
+                "dilations": .ints(window.dilations), "pads": .ints(window.padBegin + window.padEnd),
+                "count_include_pad": .int(node.int("count_include_pad") ?? 0),
+            ])
+    }
+
+    /// An elementwise op or a channel Concat whose tensor inputs all have NHWC twins, run on the twins.
+    private mutating func passThrough(_ node: Node) -> Node? {
+        guard isONNX(node), node.outputs.count == 1, let y = node.outputs[0], let ys = shape(y), ys.count == 4,
+            let outputType = graph[y].type
+        else { return nil }
+        let tensors = node.inputs.compactMap { $0 }.filter { graph.initializers[$0] == nil }
+        guard !tensors.isEmpty, tensors.allSatisfy({ twin[$0] != nil }) else { return nil }
+        var rewrite = node
+        if node.opType == "Concat" {
+            guard let axis = node.int("axis"), axis == 1 || axis == -3, tensors.count == node.inputs.count else {
+                return nil
+            }
+            rewrite.attributes["axis"] = .int(3)
+        } else {
+            guard Self.elementwise.contains(node.opType), tensors.allSatisfy({ shape($0) == ys }),
+                node.inputs.compactMap({ $0 }).allSatisfy({
+                    graph.initializers[$0].map { $0.elementCount == 1 } ?? true
+                })
+            else { return nil }
+        }
+        rewrite.inputs = node.inputs.map { id in id.map { graph.initializers[$0] == nil ? twin[$0]! : $0 } }
+        rewrite.outputs = [nhwcOutput(for: y, dataType: outputType.dataType)]
+        return rewrite
+    }
+
+    // MARK: weights in the kernels' order
+
+    /// [O][I][kh][kw] → [ceil(O / 32)][kh][kw][I][32], zero past O: each panel one stream for the micro-kernel.
+    static func packPanels(_ weight: Constant, outChannels: Int, inChannels: Int, taps: Int) -> Constant {
+        let panels = (outChannels + panel - 1) / panel
+        let count = panels * taps * inChannels * panel
+        let source = weight.storage.bytes
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            buffer.initialize(repeating: 0)
+            for o in 0..<outChannels {
+                let (j, lane) = (o / panel, o % panel)
+                for i in 0..<inChannels {
+                    for t in 0..<taps {
+                        let from = (o * inChannels + i) * taps + t
+                        buffer[((j * taps + t) * inChannels + i) * panel + lane] = source.loadUnaligned(
+                            fromByteOffset: from * 4, as: Float.self)
+                    }
+                }
+            }
+            initialized = count
+        }
+        return Constant(float32: values, shape: [panels, taps, inChannels, panel])
+    }
+
+    /// [C][1][kh][kw] → [kh][kw][C]: a tap's weights for a vector of channels are contiguous.
+    static func packDepthwise(_ weight: Constant, channels: Int, taps: Int) -> Constant {
+        let source = weight.storage.bytes
+        let values = [Float](unsafeUninitializedCapacity: channels * taps) { buffer, initialized in
+            for c in 0..<channels {
+                for t in 0..<taps {
+                    buffer[t * channels + c] = source.loadUnaligned(fromByteOffset: (c * taps + t) * 4, as: Float.self)
+                }
+            }
+            initialized = channels * taps
+        }
+        return Constant(float32: values, shape: [taps, channels])
+    }
+}

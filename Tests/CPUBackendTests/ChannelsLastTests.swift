@@ -1,0 +1,125 @@
+import Foundation
+import Pipeline
+import Runtime
+import TestSupport
+import Testing
+
+@Suite("the channels-last layout")
+struct ChannelsLastTests {
+    /// x [1,3,23,19] through every kind of node the pass rewrites or must leave alone: a strided 5x5 Conv with
+    /// asymmetric pads, 3 input channels (whole kernel rows as one stretch) and 40 output channels (a full
+    /// weight panel and a partial one), then Relu; MaxPool with ceil_mode; a dilated 3x3 Conv whose residual
+    /// Add is its own input; a depthwise Conv of 40 channels with a residual too; Mul by a scalar constant;
+    /// Concat of the channels; a depthwise Conv of the 80 (wide enough for its widest vector block) with a
+    /// residual; AveragePool counting its padding; an Add broadcasting an [80,1,1] constant (stays NCHW); a
+    /// 1x1 Conv to 7 channels (also a graph output); GlobalAveragePool; Flatten. Beside them, off x: a 17x17
+    /// Conv (289 taps, more than the NHWC kernels take) that stays NCHW, and an unpadded dilated Conv, whose
+    /// inner tiles lie wholly inside the input, where a tap's channels are contiguous but a kernel row's are not.
+    static func model(_ values: (Int) -> [Float]) -> ModelSpec {
+        ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec(
+                        "Conv", ["x", "w1", "b1"], ["c1"], name: "c1",
+                        [("strides", .ints([2, 2])), ("pads", .ints([2, 1, 1, 2]))]),
+                    NodeSpec("Relu", ["c1"], ["r1"], name: "r1"),
+                    NodeSpec(
+                        "MaxPool", ["r1"], ["p1"], name: "p1",
+                        [
+                            ("kernel_shape", .ints([3, 3])), ("strides", .ints([2, 2])),
+                            ("pads", .ints([1, 1, 1, 1])), ("ceil_mode", .int(1)),
+                        ]),
+                    NodeSpec(
+                        "Conv", ["p1", "w2"], ["c2"], name: "c2",
+                        [("dilations", .ints([2, 2])), ("pads", .ints([2, 2, 2, 2]))]),
+                    NodeSpec("Add", ["c2", "p1"], ["s"], name: "s"),
+                    NodeSpec(
+                        "Conv", ["s", "w3", "b3"], ["dc"], name: "dw",
+                        [("group", .int(40)), ("pads", .ints([1, 1, 1, 1]))]
+                    ),
+                    NodeSpec("Add", ["dc", "s"], ["d"], name: "d"),
+                    NodeSpec("Mul", ["d", "half"], ["m"], name: "m"),
+                    NodeSpec("Concat", ["m", "s"], ["cat"], name: "cat", [("axis", .int(1))]),
+                    NodeSpec(
+                        "Conv", ["cat", "w6"], ["dc2"], name: "dw2",
+                        [("group", .int(80)), ("pads", .ints([1, 1, 1, 1]))]
+                    ),
+                    NodeSpec("Add", ["dc2", "cat"], ["d2"], name: "d2"),
+                    NodeSpec(
+                        "AveragePool", ["d2"], ["ap"], name: "ap",
+                        [
+                            ("kernel_shape", .ints([2, 2])), ("pads", .ints([0, 0, 1, 1])),
+                            ("count_include_pad", .int(1)),
+                        ]),
+                    NodeSpec("Add", ["ap", "shift"], ["ab"], name: "ab"),
+                    NodeSpec("Conv", ["ab", "w4", "b4"], ["c4"], name: "c4"),
+                    NodeSpec("GlobalAveragePool", ["c4"], ["g"], name: "g"),
+                    NodeSpec("Flatten", ["g"], ["f"], name: "f"),
+                    NodeSpec("Conv", ["x", "w5"], ["big"], name: "big", [("pads", .ints([8, 8, 8, 8]))]),
+                    NodeSpec("Conv", ["x", "w7"], ["dilated"], name: "dilated", [("dilations", .ints([2, 2]))]),
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [1, 3, 23, 19])],
+                outputs: [
+                    ValueSpec("f", ElemType.float, [1, 7]), ValueSpec("c4", ElemType.float, [1, 7, 6, 5]),
+                    ValueSpec("big", ElemType.float, [1, 2, 23, 19]),
+                    ValueSpec("dilated", ElemType.float, [1, 8, 19, 15]),
+                ],
+                initializers: [
+                    .float("w1", [40, 3, 5, 5], values(40 * 3 * 25)), .float("b1", [40], values(40)),
+                    .float("w2", [40, 40, 3, 3], values(40 * 40 * 9)), .float("w3", [40, 1, 3, 3], values(40 * 9)),
+                    .float("b3", [40], values(40)), .float("half", [], [0.5]), .float("shift", [80, 1, 1], values(80)),
+                    .float("w4", [7, 80, 1, 1], values(7 * 80)), .float("b4", [7], values(7)),
+                    .float("w5", [2, 3, 17, 17], values(2 * 3 * 289)), .float("w6", [80, 1, 3, 3], values(80 * 9)),
+                    .float("w7", [8, 3, 3, 3], values(8 * 27)),
+                ]))
+    }
+
+    @Test("gives the model's own results, rewriting every node it can and transposing only where NCHW is needed")
+    func sameAsNCHW() async throws {
+        var random = SeededGenerator(state: 11)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let model = Self.model(values)
+        let x = bytes(values(3 * 23 * 19))
+        // Two directories: both artifacts would have the same name.
+        let (first, second) = (try TemporaryDirectory(), try TemporaryDirectory())
+        let nhwc = try await compile(model, target: native(layout: "NHWC"), in: first)
+        // c1, the MaxPool, c2 and the two depthwise Convs (their Adds fused), the AveragePool, c4, the
+        // GlobalAveragePool and the dilated Conv.
+        #expect(nhwc.manifest.passesApplied == ["fuse-conv-epilogue: 4", "channels-last: 9"])
+        // x in; ap out for the broadcasting Add and ab back in; c4 out (a graph output); g out for Flatten;
+        // the dilated Conv's output.
+        #expect(nhwc.manifest.opCountsAfter["Transpose"] == 6)
+        #expect(nhwc.manifest.opCountsAfter["Conv"] == 1, "the 17x17 Conv stays NCHW")
+        #expect(nhwc.manifest.opCountsAfter["Concat"] == 1)
+        let nchw = try await compile(model, target: native(layout: "NCHW"), in: second)
+        #expect(nhwc.artifactPath != nchw.artifactPath)
+        #expect(nchw.manifest.passesApplied == ["fuse-conv-epilogue: 4"])
+        let got = try OpenedArtifact(path: try #require(nhwc.artifactPath)).loaded.run([x])
+        let expected = try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run([x])
+        #expect(got.count == 4)
+        for (name, (a, b)) in zip(["f", "c4", "big", "dilated"], zip(got, expected)) {
+            let (values, reference) = (floats(a), floats(b))
+            #expect(values.count == reference.count, "\(name)")
+            // Relative to the tensor's largest magnitude: an element can be a small sum of large products.
+            let scale = max(1, reference.map(abs).max() ?? 0)
+            for (index, (value, want)) in zip(values, reference).enumerated() {
+                #expect(abs(value - want) <= 1e-5 * scale, "\(name)[\(index)] = \(value), not \(want)")
+            }
+        }
+        try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
+    }
+
+    @Test("refuses a layout it does not generate, naming the two it does")
+    func unknownLayout() async throws {
+        let directory = try TemporaryDirectory()
+        do {
+            _ = try await compile(reluModel(), config: "[[1,4]]", target: native(layout: "NCHWc"), in: directory)
+            Issue.record("compiled with layout NCHWc")
+        } catch let failure as PipelineFailure {
+            #expect(
+                failure.failureReason
+                    == #"ClientError: TargetDevice: CompilerOptions layout must be "NHWC" (channels last, the default) or "NCHW" (the model's own)"#
+            )
+        }
+    }
+}
