@@ -36,7 +36,7 @@ public enum OperatorTable {
         table["kiln::FusedConv"] = OperatorLowering(types: float32, lower: N.lowerConv)
         table["ConvTranspose"] = OperatorLowering(types: float32, lower: N.lowerConvTranspose)
         // Passes/ChannelsLast.swift: the NHWC kernels (weights packed at compile time).
-        for op in ["kiln::ConvNHWC", "kiln::DepthwiseConvNHWC"] {
+        for op in ["kiln::ConvNHWC", "kiln::WinogradConvNHWC", "kiln::DepthwiseConvNHWC"] {
             table[op] = OperatorLowering(types: float32, lower: ChannelsLastLowerings.lowerConv)
         }
         for op in ["kiln::MaxPoolNHWC", "kiln::AveragePoolNHWC"] {

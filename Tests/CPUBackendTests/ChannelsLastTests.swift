@@ -15,7 +15,10 @@ struct ChannelsLastTests {
     /// 1x1 Conv to 7 channels (also a graph output); GlobalAveragePool; Flatten. Beside them, off x: a 17x17
     /// Conv (289 taps, more than the NHWC kernels take) that stays NCHW, and an unpadded dilated Conv, whose
     /// inner tiles lie wholly inside the input, where a tap's channels are contiguous but a kernel row's are not.
-    static func model(_ values: (Int) -> [Float]) -> ModelSpec {
+    /// Off r1, two 3x3 stride-1 Convs run by Winograd: 40 input channels to 20 (neither a whole number of
+    /// vectors) on an 11 x 8 map (half tiles at the bottom), then 20 to 20 with its residual Add and Relu.
+    /// `batch` images at once.
+    static func model(batch n: Int, _ values: (Int) -> [Float]) -> ModelSpec {
         ModelSpec(
             graph: GraphSpec(
                 nodes: [
@@ -23,6 +26,10 @@ struct ChannelsLastTests {
                         "Conv", ["x", "w1", "b1"], ["c1"], name: "c1",
                         [("strides", .ints([2, 2])), ("pads", .ints([2, 1, 1, 2]))]),
                     NodeSpec("Relu", ["c1"], ["r1"], name: "r1"),
+                    NodeSpec("Conv", ["r1", "w8", "b8"], ["q1"], name: "q1", [("pads", .ints([1, 1, 1, 0]))]),
+                    NodeSpec("Conv", ["q1", "w9"], ["q2"], name: "q2", [("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec("Add", ["q2", "q1"], ["q3"], name: "q3"),
+                    NodeSpec("Relu", ["q3"], ["wino"], name: "wino"),
                     NodeSpec(
                         "MaxPool", ["r1"], ["p1"], name: "p1",
                         [
@@ -58,11 +65,13 @@ struct ChannelsLastTests {
                     NodeSpec("Conv", ["x", "w5"], ["big"], name: "big", [("pads", .ints([8, 8, 8, 8]))]),
                     NodeSpec("Conv", ["x", "w7"], ["dilated"], name: "dilated", [("dilations", .ints([2, 2]))]),
                 ],
-                inputs: [ValueSpec("x", ElemType.float, [1, 3, 23, 19])],
+                inputs: [ValueSpec("x", ElemType.float, [.value(n), 3, 23, 19])],
                 outputs: [
-                    ValueSpec("f", ElemType.float, [1, 7]), ValueSpec("c4", ElemType.float, [1, 7, 6, 5]),
-                    ValueSpec("big", ElemType.float, [1, 2, 23, 19]),
-                    ValueSpec("dilated", ElemType.float, [1, 8, 19, 15]),
+                    ValueSpec("f", ElemType.float, [.value(n), 7]),
+                    ValueSpec("c4", ElemType.float, [.value(n), 7, 6, 5]),
+                    ValueSpec("big", ElemType.float, [.value(n), 2, 23, 19]),
+                    ValueSpec("dilated", ElemType.float, [.value(n), 8, 19, 15]),
+                    ValueSpec("wino", ElemType.float, [.value(n), 20, 11, 8]),
                 ],
                 initializers: [
                     .float("w1", [40, 3, 5, 5], values(40 * 3 * 25)), .float("b1", [40], values(40)),
@@ -70,34 +79,38 @@ struct ChannelsLastTests {
                     .float("b3", [40], values(40)), .float("half", [], [0.5]), .float("shift", [80, 1, 1], values(80)),
                     .float("w4", [7, 80, 1, 1], values(7 * 80)), .float("b4", [7], values(7)),
                     .float("w5", [2, 3, 17, 17], values(2 * 3 * 289)), .float("w6", [80, 1, 3, 3], values(80 * 9)),
-                    .float("w7", [8, 3, 3, 3], values(8 * 27)),
+                    .float("w7", [8, 3, 3, 3], values(8 * 27)), .float("w8", [20, 40, 3, 3], values(20 * 40 * 9)),
+                    .float("b8", [20], values(20)), .float("w9", [20, 20, 3, 3], values(20 * 20 * 9)),
                 ]))
     }
 
-    @Test("gives the model's own results, rewriting every node it can and transposing only where NCHW is needed")
-    func sameAsNCHW() async throws {
+    @Test(
+        "gives the model's own results, rewriting every node it can and transposing only where NCHW is needed",
+        arguments: [1, 2])
+    func sameAsNCHW(batch: Int) async throws {
         var random = SeededGenerator(state: 11)
         func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
-        let model = Self.model(values)
-        let x = bytes(values(3 * 23 * 19))
+        let model = Self.model(batch: batch, values)
+        let x = bytes(values(batch * 3 * 23 * 19))
         // Two directories: both artifacts would have the same name.
         let (first, second) = (try TemporaryDirectory(), try TemporaryDirectory())
         let nhwc = try await compile(model, target: native(layout: "NHWC"), in: first)
-        // c1, the MaxPool, c2 and the two depthwise Convs (their Adds fused), the AveragePool, c4, the
-        // GlobalAveragePool and the dilated Conv.
-        #expect(nhwc.manifest.passesApplied == ["fuse-conv-epilogue: 4", "channels-last: 9"])
+        // c1, q1 and q2 (its Add and Relu fused), the MaxPool, c2 and the two depthwise Convs (their Adds
+        // fused), the AveragePool, c4, the GlobalAveragePool and the dilated Conv.
+        #expect(nhwc.manifest.passesApplied == ["fuse-conv-epilogue: 6", "channels-last: 11"])
+        #expect(nhwc.manifest.opCountsAfter["kiln::WinogradConvNHWC"] == 2)
         // x in; ap out for the broadcasting Add and ab back in; c4 out (a graph output); g out for Flatten;
-        // the dilated Conv's output.
-        #expect(nhwc.manifest.opCountsAfter["Transpose"] == 6)
+        // the dilated Conv's output and wino.
+        #expect(nhwc.manifest.opCountsAfter["Transpose"] == 7)
         #expect(nhwc.manifest.opCountsAfter["Conv"] == 1, "the 17x17 Conv stays NCHW")
         #expect(nhwc.manifest.opCountsAfter["Concat"] == 1)
         let nchw = try await compile(model, target: native(layout: "NCHW"), in: second)
         #expect(nhwc.artifactPath != nchw.artifactPath)
-        #expect(nchw.manifest.passesApplied == ["fuse-conv-epilogue: 4"])
+        #expect(nchw.manifest.passesApplied == ["fuse-conv-epilogue: 6"])
         let got = try OpenedArtifact(path: try #require(nhwc.artifactPath)).loaded.run([x])
         let expected = try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run([x])
-        #expect(got.count == 4)
-        for (name, (a, b)) in zip(["f", "c4", "big", "dilated"], zip(got, expected)) {
+        #expect(got.count == 5)
+        for (name, (a, b)) in zip(["f", "c4", "big", "dilated", "wino"], zip(got, expected)) {
             let (values, reference) = (floats(a), floats(b))
             #expect(values.count == reference.count, "\(name)")
             // Relative to the tensor's largest magnitude: an element can be a small sum of large products.

@@ -225,6 +225,10 @@ void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float
                        float *scratch);
 void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias,
                             float *y);
+/* 3x3, stride 1, group 1 by Winograd F(2x2, 3x3): u = G g Gᵀ packed as [16][panel][in_c][32]. Scratch: 16 *
+   tiles rounded up to 12 * (in_c + 32 * panels) + in_c floats, tiles = batch * ceil(out_h / 2) * ceil(out_w / 2). */
+void KK(conv_winograd_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *u, const float *bias,
+                                float *y, float *scratch);
 
 /* N-d pooling. kind: 0 max, 1 average, 2 Lp (p in `p_norm`). */
 typedef struct {

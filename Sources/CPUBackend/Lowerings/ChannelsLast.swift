@@ -19,13 +19,22 @@ enum ChannelsLastLowerings {
             padEnd: Array(pads[2...]))
     }
 
-    /// kiln::ConvNHWC and kiln::DepthwiseConvNHWC: x [N, H, W, C], packed weights, bias, residual.
+    /// kiln::ConvNHWC, kiln::WinogradConvNHWC and kiln::DepthwiseConvNHWC: x [N, H, W, C], packed weights,
+    /// bias, residual.
     static func lowerConv(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let x = node.inputs[0], let w = node.inputs[1], let y = node.outputs[0] else { return }
         let window = try window(c, node, index)
         let (xs, ys) = (c.shape(x), c.shape(y))
-        let depthwise = node.opType == "DepthwiseConvNHWC"
-        if !depthwise { c.scratchFloats = max(c.scratchFloats, window.kernel[1] * xs[3]) }
+        let kernel = ["ConvNHWC": "conv_nhwc_f32", "WinogradConvNHWC": "conv_winograd_nhwc_f32"][node.opType]
+        switch node.opType {
+        case "ConvNHWC": c.scratchFloats = max(c.scratchFloats, window.kernel[1] * xs[3])
+        case "WinogradConvNHWC":
+            // V and M for every tile, in blocks of 12 (conv_winograd_nhwc_f32), then a row of zeros.
+            let tiles = ys[0] * ((ys[1] + 1) / 2) * ((ys[2] + 1) / 2)
+            let panels = (ys[3] + 31) / 32
+            c.scratchFloats = max(c.scratchFloats, 16 * ((tiles + 11) / 12 * 12) * (xs[3] + 32 * panels) + xs[3])
+        default: break
+        }
         let bias = node.inputs.count > 2 ? node.inputs[2].map { c.pointer($0) } : nil
         c.emit("  { kk_conv_nhwc_params p = {0};")
         c.emit(
@@ -41,11 +50,11 @@ enum ChannelsLastLowerings {
         if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
             c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
         }
-        if depthwise {
+        if let kernel {
+            c.emit("    KK(\(kernel))(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
+        } else {
             c.emit(
                 "    KK(depthwise_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y))); }")
-        } else {
-            c.emit("    KK(conv_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
         }
     }
 
