@@ -52,6 +52,9 @@ public enum OperatorTable {
         }
         table["Gemm"] = OperatorLowering(types: E.floats, lower: N.lowerGemm)
         table["MatMul"] = OperatorLowering(types: E.floats, lower: N.lowerMatMul)
+        // Passes/FuseMatMulEpilogue.swift and Passes/FuseGelu.swift.
+        table["kiln::FusedMatMul"] = OperatorLowering(types: float32, lower: N.lowerFusedMatMul)
+        table["kiln::Gelu"] = OperatorLowering(types: float32, lower: E.lowerUnary)
         table["BatchNormalization"] = OperatorLowering(types: float32, lower: N.lowerBatchNorm)
         table["LayerNormalization"] = OperatorLowering(types: float32, lower: N.lowerLayerNorm)
         table["InstanceNormalization"] = OperatorLowering(types: float32, lower: N.lowerInstanceNorm)

@@ -8,15 +8,11 @@ extension GraphPass {
     /// Only a Conv output used by nothing else is fused; the fused node takes the consumer's place in
     /// the order (everything it reads is computed by then).
     public static let fuseConvEpilogue = GraphPass(name: "fuse-conv-epilogue") { graph in
-        var (producer, uses) = graph.producersAndUses()
-        var removed: Set<Int> = []
-        var fused = 0
+        var state = FusionState(graph)
 
         /// The Conv (or a fused one not yet clamped) producing `value` for its one consumer.
         func convolution(producing value: ValueID?, acceptsResidual: Bool) -> Int? {
-            guard let value, uses[value] == 1, let index = producer[value], !removed.contains(index) else {
-                return nil
-            }
+            guard let value, let index = state.soleProducer(of: value) else { return nil }
             let node = graph.nodes[index]
             let isConv = node.opType == "Conv" && (node.domain.isEmpty || node.domain == "ai.onnx")
             let isFused = node.opType == "FusedConv" && node.domain == "kiln"
@@ -39,11 +35,7 @@ extension GraphPass {
                 node.attributes["activation_min"] = .float(lo)
                 node.attributes["activation_max"] = .float(hi)
             }
-            node.outputs = graph.nodes[consumerIndex].outputs
-            graph.nodes[consumerIndex] = node
-            for case let id? in node.outputs { producer[id] = consumerIndex }
-            removed.insert(convIndex)
-            fused += 1
+            state.merge(node, from: convIndex, into: consumerIndex, in: &graph)
         }
 
         for index in graph.nodes.indices {
@@ -69,24 +61,14 @@ extension GraphPass {
                 }
                 replace(conv, by: index, residual: nil, clamp: (0, .infinity))
             case "Clip":
-                // Opset 11+: bounds are optional constant inputs; before: attributes.
-                func bound(_ slot: Int, _ attribute: String, _ fallback: Float) -> Float? {
-                    if let value = node.float(attribute) { return value }
-                    guard node.inputs.count > slot, let id = node.inputs[slot] else { return fallback }
-                    guard let constant = graph.initializers[id], constant.dataType == .float32,
-                        constant.elementCount == 1, let value = constant.doubles()?.first
-                    else { return nil }
-                    return Float(value)
-                }
-                guard let lo = bound(1, "min", -.infinity), let hi = bound(2, "max", .infinity),
+                guard let bounds = graph.constantClipBounds(node),
                     let conv = convolution(producing: node.inputs.first ?? nil, acceptsResidual: false)
                 else { continue }
-                replace(conv, by: index, residual: nil, clamp: (lo, hi))
+                replace(conv, by: index, residual: nil, clamp: bounds)
             default:
                 continue
             }
         }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-        return fused
+        return state.finish(&graph)
     }
 }

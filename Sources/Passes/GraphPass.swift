@@ -16,7 +16,7 @@ public struct GraphPass: Sendable {
 /// The passes the optimize stage runs, in order, one line each.
 public enum PassManager {
     public static let standard: [GraphPass] = [
-        .foldBatchNormalization, .fuseConvEpilogue, .channelsLast,
+        .foldBatchNormalization, .fuseGelu, .fuseConvEpilogue, .fuseMatMulEpilogue, .channelsLast,
     ]
 
     /// The standard passes, without layout selection when the activations stay in the model's NCHW.
@@ -36,7 +36,56 @@ public enum PassManager {
     }
 }
 
+/// What an epilogue-fusion pass keeps while it sweeps the nodes in order: each value's producer and its
+/// number of readers, and the nodes already merged into a later one (dropped at the end).
+struct FusionState {
+    var producer: [ValueID: Int]
+    var uses: [ValueID: Int]
+    var removed: Set<Int> = []
+    var fused = 0
+
+    init(_ graph: Graph) { (producer, uses) = graph.producersAndUses() }
+
+    /// The node at `index`, if it produces `value`, `value` has no other reader and it was not merged away.
+    func soleProducer(of value: ValueID?) -> Int? {
+        guard let value, uses[value] == 1, let index = producer[value], !removed.contains(index) else { return nil }
+        return index
+    }
+
+    /// Puts `node` (the product that was at `from`, now doing its consumer's work too) in the place of the
+    /// consumer at `into`, with the consumer's outputs: everything it reads is computed by then.
+    mutating func merge(_ node: Node, from: Int, into: Int, in graph: inout Graph) {
+        var node = node
+        node.outputs = graph.nodes[into].outputs
+        graph.nodes[into] = node
+        for case let id? in node.outputs { producer[id] = into }
+        removed.insert(from)
+        fused += 1
+    }
+
+    /// Drops the merged nodes; returns how many consumers were taken in.
+    func finish(_ graph: inout Graph) -> Int {
+        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return fused
+    }
+}
+
 extension Graph {
+    /// A Clip's bounds when they are known at compile time (opset 11+: optional constant inputs; before:
+    /// attributes), missing ones unbounded; nil when a bound is computed at run time.
+    func constantClipBounds(_ node: Node) -> (lo: Float, hi: Float)? {
+        func bound(_ slot: Int, _ attribute: String, _ fallback: Float) -> Float? {
+            if let value = node.float(attribute) { return value }
+            guard node.inputs.count > slot, let id = node.inputs[slot] else { return fallback }
+            guard let constant = initializers[id], constant.dataType == .float32, constant.elementCount == 1,
+                let value = constant.doubles()?.first
+            else { return nil }
+            return Float(value)
+        }
+        guard let lo = bound(1, "min", -.infinity), let hi = bound(2, "max", .infinity) else { return nil }
+        return (lo, hi)
+    }
+
     /// For the passes: which node computes each value, and how many readers each value has (nodes, their
     /// guards, and the graph's outputs).
     func producersAndUses() -> (producer: [ValueID: Int], uses: [ValueID: Int]) {

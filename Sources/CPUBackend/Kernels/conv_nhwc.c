@@ -58,8 +58,15 @@ static inline __attribute__((always_inline)) void nhwc_micro(const kk_nhwc_segme
   for (int r = 0; r < KK_NHWC_MR; r++) acc[r][0] = c[r][0], acc[r][1] = c[r][1];
 }
 
+/* The activation of the epilogue: GELU if asked, then the clamp. */
 static inline kk_vf nhwc_clamp(const kk_conv_nhwc_params *p, kk_vf v) {
+  if (p->gelu) v = kk_gelu_vector(v);
   return p->clamp ? __builtin_elementwise_min(__builtin_elementwise_max(v, kk_splat(p->lo)), kk_splat(p->hi)) : v;
+}
+
+static inline float nhwc_clamp_scalar(const kk_conv_nhwc_params *p, float v) {
+  if (p->gelu) v = kk_gelu(v);
+  return p->clamp ? __builtin_elementwise_min(__builtin_elementwise_max(v, p->lo), p->hi) : v;
 }
 
 /* Stores `width` (<= NR) channels of one output pixel from its two accumulators, through the epilogue. */
@@ -215,8 +222,7 @@ static void dw_nhwc_rows(void *context, size_t first, size_t last) {
         float acc = job->bias ? job->bias[c] : 0.0f;
         for (size_t t = 0; t < taps; t++) acc += image[input[t] + c] * job->w[filter[t] + c];
         if (p->residual) acc += p->residual[(out - job->y) + c];
-        if (p->clamp) acc = __builtin_elementwise_min(__builtin_elementwise_max(acc, p->lo), p->hi);
-        out[c] = acc;
+        out[c] = nhwc_clamp_scalar(p, acc);
       }
     }
   }
@@ -371,8 +377,7 @@ static void wino_output(const kk_wino_job *job, const float *M, size_t rows, siz
           if (at[i][j] == (size_t)-1) continue;
           float value = o[i][j] + (job->bias ? job->bias[k] : 0.0f);
           if (p->residual) value += p->residual[at[i][j] + k];
-          if (p->clamp) value = __builtin_elementwise_min(__builtin_elementwise_max(value, p->lo), p->hi);
-          job->y[at[i][j] + k] = value;
+          job->y[at[i][j] + k] = nhwc_clamp_scalar(p, value);
         }
     }
   }

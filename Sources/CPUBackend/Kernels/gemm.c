@@ -73,6 +73,7 @@ static void kk_epilogue_rows(const kk_epilogue *ep, float *c, size_t ldc, size_t
                              size_t n) {
   kk_epilogue shifted = *ep;
   if (ep->residual) shifted.residual = ep->residual + column0;
+  if (ep->column_bias) shifted.column_bias = ep->column_bias + column0;
   for (size_t i = 0; i < m; i++) {
     float *row = c + i * ldc;
     if (ep->bias) {
@@ -86,7 +87,9 @@ static void kk_epilogue_rows(const kk_epilogue *ep, float *c, size_t ldc, size_t
 /* One finished vector of c (row `row`, column `column` of the whole product) through the epilogue. */
 static inline kk_vf kk_epilogue_vector(const kk_epilogue *ep, kk_vf v, size_t row, size_t column) {
   if (ep->bias) v += ep->bias[row];
+  if (ep->column_bias) v += kk_load(ep->column_bias + column);
   if (ep->residual) v += kk_load(ep->residual + row * ep->ld_residual + column);
+  if (ep->gelu) v = kk_gelu_vector(v);
   if (ep->clamp) v = __builtin_elementwise_min(__builtin_elementwise_max(v, kk_splat(ep->lo)), kk_splat(ep->hi));
   return v;
 }
@@ -366,4 +369,34 @@ void KK(sgemm_fused)(size_t m, size_t n, size_t k, const float *a, size_t lda, c
 void KK(sgemm_fused_block)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                            float *c, size_t ldc, const kk_epilogue *epilogue, size_t column0) {
   kk_sgemm_rows(m, n, k, 1.0f, a, lda, b, ldb, c, ldc, epilogue, column0);
+}
+
+/* MatMul's batches, C[t] = A[t] B[t] (each m x k times k x n, C overwritten): when there are enough of them
+   (a multiple of the threads, or four per thread), whole products go to the threads, each on one thread;
+   else one at a time, each shared out as usual. */
+typedef struct {
+  size_t m, n, k;
+  const float *a, *b;
+  const size_t *offsets_a, *offsets_b;
+  float *c;
+} kk_batched_job;
+
+static void kk_batched_range(void *context, size_t first, size_t last) {
+  const kk_batched_job *job = context;
+  static const kk_epilogue none = {0};
+  for (size_t t = first; t < last; t++)
+    kk_sgemm_rows(job->m, job->n, job->k, 1.0f, job->a + job->offsets_a[t], job->k, job->b + job->offsets_b[t],
+                  job->n, job->c + t * job->m * job->n, job->n, &none, 0);
+}
+
+void KK(sgemm_batched)(size_t count, size_t m, size_t n, size_t k, const float *a, const size_t *offsets_a,
+                       const float *b, const size_t *offsets_b, float *c) {
+  size_t threads = (size_t)kiln_rt_threads();
+  if (threads > 1 && (count % threads == 0 || count >= 4 * threads)) {
+    kk_batched_job job = {m, n, k, a, b, offsets_a, offsets_b, c};
+    kk_parallel_range(count, count * m * n * k, KK_PARALLEL_MACS, kk_batched_range, &job);
+    return;
+  }
+  for (size_t t = 0; t < count; t++)
+    KK(sgemm)(0, 0, m, n, k, 1.0f, a + offsets_a[t], k, b + offsets_b[t], n, 0.0f, c + t * m * n, n);
 }

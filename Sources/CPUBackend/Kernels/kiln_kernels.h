@@ -165,26 +165,47 @@ void KK(sgemm)(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alp
 void KK(dgemm)(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha, const double *a, size_t lda,
                const double *b, size_t ldb, double beta, double *c, size_t ldc);
 
+/* GELU in its exact (erf) form, 0.5 x (1 + erf(x / √2)): ONNX's Gelu and the five-node pattern models export. */
+static inline float kk_gelu(float x) { return 0.5f * x * (1.0f + kk_erff(x * 0.707106781186547524f)); }
+
+static inline kk_vf kk_gelu_vector(kk_vf v) {
+  float lanes[KK_VW];
+  kk_store(lanes, v);
+  for (int i = 0; i < KK_VW; i++) lanes[i] = kk_gelu(lanes[i]);
+  return kk_load(lanes);
+}
+
 /* What a product's consumer would otherwise do in another pass over memory, done as each tile of C is
-   stored: c = min(max(c + bias[row] + residual[row * ld_residual + column], lo), hi). NULL bias or residual
-   means none; `clamp` 0 means no min/max. */
+   stored: c = clamp(gelu?(c + bias[row] + column_bias[column] + residual[row * ld_residual + column])).
+   NULL bias, column_bias or residual means none; `clamp` 0 means no min/max, `gelu` 0 no GELU. */
 typedef struct {
   const float *bias, *residual;
   size_t ld_residual;
   int clamp;
   float lo, hi;
+  const float *column_bias; /* a MatMul's bias (Passes/FuseMatMulEpilogue.swift) */
+  int gelu;
 } kk_epilogue;
-/* The epilogue on one row of n values that is row `row` of its product (no bias). */
+/* The epilogue on one row of n values that is row `row` of its product (no row bias; column_bias points at
+   this row's first column). */
 static inline void kk_epilogue_apply(const kk_epilogue *ep, float *c, size_t row, size_t n) {
+  if (ep->column_bias)
+    for (size_t j = 0; j < n; j++) c[j] += ep->column_bias[j];
   if (ep->residual) {
     const float *r = ep->residual + row * ep->ld_residual;
     for (size_t j = 0; j < n; j++) c[j] += r[j];
   }
+  if (ep->gelu)
+    for (size_t j = 0; j < n; j++) c[j] = kk_gelu(c[j]);
   if (ep->clamp) {
     float lo = ep->lo, hi = ep->hi;
-    for (size_t j = 0; j < n; j++) c[j] = c[j] < lo ? lo : (c[j] > hi ? hi : c[j]);
+    /* The vector stores' min/max, so a tile's tail columns treat a NaN as its full vectors do. */
+    for (size_t j = 0; j < n; j++) c[j] = __builtin_elementwise_min(__builtin_elementwise_max(c[j], lo), hi);
   }
 }
+/* MatMul's `count` batches: C + t * m * n = (A + offsets_a[t]) (B + offsets_b[t]), each m x k times k x n. */
+void KK(sgemm_batched)(size_t count, size_t m, size_t n, size_t k, const float *a, const size_t *offsets_a,
+                       const float *b, const size_t *offsets_b, float *c);
 /* C = A B then the epilogue, row-major, no transposes, alpha 1: C's old contents are never read. */
 void KK(sgemm_fused)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                      size_t ldc, const kk_epilogue *epilogue);
@@ -220,6 +241,7 @@ typedef struct {
   const float *residual;
   int clamp;
   float lo, hi;
+  int gelu; /* kk_gelu after the residual, before the clamp (kiln::FusedMatMul) */
 } kk_conv_nhwc_params;
 void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
                        float *scratch);

@@ -82,10 +82,11 @@ enum ElementwiseLowerings {
         "HardSwish": (floats, { x, _, _ in "(\(x) * fmax(0, fmin(1, \(x) / 6 + 0.5f)))" }),
         "Gelu": (
             floats,
-            { x, node, _ in
+            { x, node, type in
                 node.string("approximate") == "tanh"
                     ? "(0.5f * \(x) * (1 + tanh(0.7978845608028654 * (\(x) + 0.044715 * \(x) * \(x) * \(x)))))"
-                    : "(0.5f * \(x) * (1 + erf(\(x) * 0.70710678118654752440)))"
+                    : type == .float32
+                        ? "kk_gelu(\(x))" : "(0.5f * \(x) * (1 + erf(\(x) * 0.70710678118654752440)))"
             }
         ),
         "Mish": (floats, { x, _, _ in "(\(x) * tanh(\(x) > 0 ? \(x) + log1p(exp(-\(x))) : log1p(exp(\(x)))))" }),

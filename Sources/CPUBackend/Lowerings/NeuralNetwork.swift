@@ -232,9 +232,38 @@ enum NeuralNetworkLowerings {
         let zero = CSource.literal(0, as: c.dataType(a))
         c.emitSizes("oa\(index)", offsetsA)
         c.emitSizes("ob\(index)", offsetsB)
+        if gemm == "sgemm" && total > 1 {
+            c.emit(
+                "  KK(sgemm_batched)(\(total), \(m), \(n), \(k), \(c.pointer(a)), oa\(index), \(c.pointer(b)), ob\(index), \(c.pointer(y)));"
+            )
+            return
+        }
         c.emit(
             "  for (size_t t = 0; t < \(total); t++) KK(\(gemm))(0, 0, \(m), \(n), \(k), \(one), \(c.pointer(a)) + oa\(index)[t], \(k), \(c.pointer(b)) + ob\(index)[t], \(n), \(zero), \(c.pointer(y)) + t * \(m * n), \(n));"
         )
+    }
+
+    /// kiln::FusedMatMul (Passes/FuseMatMulEpilogue.swift): x [..., K] times a constant W packed as
+    /// [panels][1][K][32], run as a 1x1 NHWC convolution of x's rows as pixels (conv_nhwc.c), the column bias,
+    /// residual and activation applied as its tiles are stored.
+    static func lowerFusedMatMul(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard let x = node.inputs[0], let w = node.inputs[1], let y = node.outputs[0] else { return }
+        let (k, n) = (c.shape(w)[2], c.shape(y).last ?? 0)
+        let rows = n > 0 ? c.count(y) / n : 0
+        c.scratchFloats = max(c.scratchFloats, k)
+        c.emit("  { kk_conv_nhwc_params p = {0};")
+        c.emit(
+            "    p.batch = 1; p.in_h = 1; p.in_w = \(rows); p.in_c = \(k); p.out_h = 1; p.out_w = \(rows); p.out_c = \(n);"
+        )
+        c.emit(
+            "    p.kernel_h = 1; p.kernel_w = 1; p.stride_h = 1; p.stride_w = 1; p.dilation_h = 1; p.dilation_w = 1;")
+        if node.inputs.count > 3, let residual = node.inputs[3] { c.emit("    p.residual = \(c.pointer(residual));") }
+        if node.int("gelu") == 1 { c.emit("    p.gelu = 1;") }
+        if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
+            c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
+        }
+        let bias = node.inputs.count > 2 ? node.inputs[2].map { c.pointer($0) } : nil
+        c.emit("    KK(conv_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
     }
 
     static func lowerBatchNorm(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
