@@ -94,6 +94,7 @@ typedef struct {
   const float *x, *w, *bias, *zeros;
   float *y;
   size_t tiles, panels, depth; /* tiles per image; panels of output channels; depth = KH * KW * C */
+  int pointwise;               /* 1x1, stride 1, no padding: pixel m reads pixel m */
 } kk_nhwc_job;
 
 /* The segments of the tile of output pixels [m0, m0 + mr) of image n; rows past mr repeat the last
@@ -101,13 +102,21 @@ typedef struct {
 static size_t nhwc_segments(const kk_nhwc_job *job, size_t n, size_t m0, size_t mr, kk_nhwc_segment *segments) {
   const kk_conv_nhwc_params *p = job->p;
   const float *image = job->x + n * p->in_h * p->in_w * p->in_c;
+  if (job->pointwise) {
+    /* 1x1, stride 1, no padding: output pixel m reads input pixel m (and layers with few channels have
+       little depth to hide any more work per tile behind). */
+    segments[0].length = p->in_c;
+    for (size_t r = 0; r < KK_NHWC_MR; r++) segments[0].row[r] = image + (m0 + (r < mr ? r : mr - 1)) * p->in_c;
+    return 1;
+  }
   ptrdiff_t iy0[KK_NHWC_MR], ix0[KK_NHWC_MR];
   int wide = 1; /* every row's window inside the input along the width */
+  size_t oy = m0 / p->out_w, ox = m0 % p->out_w; /* one division per tile, then steps along the rows */
   for (size_t r = 0; r < KK_NHWC_MR; r++) {
-    size_t m = m0 + (r < mr ? r : mr - 1);
-    iy0[r] = (ptrdiff_t)((m / p->out_w) * p->stride_h) - (ptrdiff_t)p->pad_top;
-    ix0[r] = (ptrdiff_t)((m % p->out_w) * p->stride_w) - (ptrdiff_t)p->pad_left;
+    iy0[r] = (ptrdiff_t)(oy * p->stride_h) - (ptrdiff_t)p->pad_top;
+    ix0[r] = (ptrdiff_t)(ox * p->stride_w) - (ptrdiff_t)p->pad_left;
     if (ix0[r] < 0 || ix0[r] + (ptrdiff_t)((p->kernel_w - 1) * p->dilation_w) >= (ptrdiff_t)p->in_w) wide = 0;
+    if (r + 1 < mr && ++ox == p->out_w) ox = 0, oy++;
   }
   int merge = wide && (p->dilation_w == 1 || p->kernel_w == 1);
   size_t count = 0;
@@ -165,6 +174,8 @@ void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float
   memset(scratch, 0, p->kernel_w * p->in_c * sizeof(float));
   kk_nhwc_job job = {p, x, w, bias, scratch, y, (p->out_h * p->out_w + KK_NHWC_MR - 1) / KK_NHWC_MR,
                      (p->out_c + KK_NHWC_PANEL - 1) / KK_NHWC_PANEL, depth};
+  job.pointwise = p->kernel_h == 1 && p->kernel_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                  p->pad_left == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
   size_t units = p->batch * job.tiles * job.panels;
   kk_parallel_range(units, p->batch * p->out_h * p->out_w * p->out_c * depth, KK_PARALLEL_MACS, nhwc_units, &job);
 }
@@ -176,55 +187,109 @@ typedef struct {
   float *y;
 } kk_dw_nhwc_job;
 
+/* The taps of output pixel (oh, ow) inside the input, as offsets into the image and the filter. */
+static size_t dw_taps(const kk_conv_nhwc_params *p, size_t oh, size_t ow, size_t *input, size_t *filter) {
+  ptrdiff_t iy0 = (ptrdiff_t)(oh * p->stride_h) - (ptrdiff_t)p->pad_top;
+  ptrdiff_t ix0 = (ptrdiff_t)(ow * p->stride_w) - (ptrdiff_t)p->pad_left;
+  size_t taps = 0, C = p->in_c;
+  for (size_t kh = 0; kh < p->kernel_h; kh++) {
+    ptrdiff_t iy = iy0 + (ptrdiff_t)(kh * p->dilation_h);
+    if (iy < 0 || iy >= (ptrdiff_t)p->in_h) continue;
+    for (size_t kw = 0; kw < p->kernel_w; kw++) {
+      ptrdiff_t ix = ix0 + (ptrdiff_t)(kw * p->dilation_w);
+      if (ix < 0 || ix >= (ptrdiff_t)p->in_w) continue;
+      input[taps] = ((size_t)iy * p->in_w + (size_t)ix) * C;
+      filter[taps++] = (kh * p->kernel_w + kw) * C;
+    }
+  }
+  return taps;
+}
+
+/* One output pixel whose window reaches into the padding, all its channels. */
+static void dw_nhwc_pixel(const kk_dw_nhwc_job *job, const float *image, size_t oh, size_t ow, float *out,
+                          const float *residual) {
+  const kk_conv_nhwc_params *p = job->p;
+  size_t C = p->in_c, vectors = C / KK_VW * KK_VW;
+  size_t input[KK_NHWC_MAX_TAPS], filter[KK_NHWC_MAX_TAPS];
+  size_t taps = dw_taps(p, oh, ow, input, filter), c = 0;
+  for (; c < vectors; c += KK_VW) {
+    kk_vf acc = job->bias ? kk_load(job->bias + c) : kk_splat(0.0f);
+    for (size_t t = 0; t < taps; t++) acc += kk_load(image + input[t] + c) * kk_load(job->w + filter[t] + c);
+    if (residual) acc += kk_load(residual + c);
+    kk_store(out + c, nhwc_clamp(p, acc));
+  }
+  for (; c < C; c++) {
+    float acc = job->bias ? job->bias[c] : 0.0f;
+    for (size_t t = 0; t < taps; t++) acc += image[input[t] + c] * job->w[filter[t] + c];
+    if (residual) acc += residual[c];
+    out[c] = nhwc_clamp_scalar(p, acc);
+  }
+}
+
+/* Output rows [first, last) of all images. The pixels of a row whose windows lie inside the input along
+   the width share one list of taps (relative to the pixel); they go four at a time per vector of channels,
+   four independent chains of multiply-adds, the tap's weights loaded once for the four. */
 static void dw_nhwc_rows(void *context, size_t first, size_t last) {
   const kk_dw_nhwc_job *job = context;
   const kk_conv_nhwc_params *p = job->p;
-  size_t C = p->in_c, vectors = C / KK_VW * KK_VW;
+  size_t C = p->in_c, vectors = C / KK_VW * KK_VW, step = p->stride_w * C; /* between neighbouring pixels' inputs */
+  ptrdiff_t reach = (ptrdiff_t)((p->kernel_w - 1) * p->dilation_w);
+  /* Output columns [lo, hi) have every kernel column inside the input. */
+  size_t lo = (p->pad_left + p->stride_w - 1) / p->stride_w, hi = 0;
+  if ((ptrdiff_t)p->in_w + (ptrdiff_t)p->pad_left > reach)
+    hi = (size_t)(((ptrdiff_t)p->in_w + (ptrdiff_t)p->pad_left - reach - 1) / (ptrdiff_t)p->stride_w) + 1;
+  if (hi > p->out_w) hi = p->out_w;
+  if (lo > hi) lo = hi;
   for (size_t row = first; row < last; row++) {
     size_t n = row / p->out_h, oh = row % p->out_h;
     const float *image = job->x + n * p->in_h * p->in_w * C;
-    ptrdiff_t iy0 = (ptrdiff_t)(oh * p->stride_h) - (ptrdiff_t)p->pad_top;
+    float *line = job->y + row * p->out_w * C;
+    const float *residual = p->residual ? p->residual + row * p->out_w * C : 0;
     for (size_t ow = 0; ow < p->out_w; ow++) {
-      ptrdiff_t ix0 = (ptrdiff_t)(ow * p->stride_w) - (ptrdiff_t)p->pad_left;
-      float *out = job->y + ((n * p->out_h + oh) * p->out_w + ow) * C;
-      /* The taps inside the input, as offsets into the image and the weights. */
-      size_t input[KK_NHWC_MAX_TAPS], filter[KK_NHWC_MAX_TAPS], taps = 0;
-      for (size_t kh = 0; kh < p->kernel_h; kh++) {
-        ptrdiff_t iy = iy0 + (ptrdiff_t)(kh * p->dilation_h);
-        if (iy < 0 || iy >= (ptrdiff_t)p->in_h) continue;
-        for (size_t kw = 0; kw < p->kernel_w; kw++) {
-          ptrdiff_t ix = ix0 + (ptrdiff_t)(kw * p->dilation_w);
-          if (ix < 0 || ix >= (ptrdiff_t)p->in_w) continue;
-          input[taps] = ((size_t)iy * p->in_w + (size_t)ix) * C;
-          filter[taps++] = (kh * p->kernel_w + kw) * C;
+      if (ow == lo) ow = hi;
+      if (ow >= p->out_w) break;
+      dw_nhwc_pixel(job, image, oh, ow, line + ow * C, residual ? residual + ow * C : 0);
+    }
+    if (lo == hi) continue;
+    /* The taps of column lo, as offsets from that pixel's first input column. */
+    size_t input[KK_NHWC_MAX_TAPS], filter[KK_NHWC_MAX_TAPS];
+    size_t taps = dw_taps(p, oh, lo, input, filter), base = (lo * p->stride_w - p->pad_left) * C;
+    for (size_t t = 0; t < taps; t++) input[t] -= base;
+    /* Pixel blocks outside, channels inside: a block's inputs stay in L1 while all its channels use them
+       (a vector of channels at a time over the whole row would stream the row from L2 once per vector). */
+    size_t ow = lo;
+    for (; ow + 4 <= hi; ow += 4) {
+      const float *at = image + (ow * p->stride_w - p->pad_left) * C;
+      for (size_t c = 0; c < vectors; c += KK_VW) {
+        kk_vf bias = job->bias ? kk_load(job->bias + c) : kk_splat(0.0f);
+        kk_vf acc[4] = {bias, bias, bias, bias};
+        for (size_t t = 0; t < taps; t++) {
+          kk_vf weight = kk_load(job->w + filter[t] + c);
+          for (int q = 0; q < 4; q++) acc[q] += kk_load(at + input[t] + q * step + c) * weight;
         }
-      }
-      size_t c = 0;
-      for (; c + 4 * KK_VW <= vectors; c += 4 * KK_VW) {
-        kk_vf acc[4];
-        for (int v = 0; v < 4; v++) acc[v] = job->bias ? kk_load(job->bias + c + v * KK_VW) : kk_splat(0.0f);
-        for (size_t t = 0; t < taps; t++)
-          for (int v = 0; v < 4; v++)
-            acc[v] += kk_load(image + input[t] + c + v * KK_VW) * kk_load(job->w + filter[t] + c + v * KK_VW);
-        for (int v = 0; v < 4; v++) {
-          kk_vf value = acc[v];
-          if (p->residual) value += kk_load(p->residual + (out - job->y) + c + v * KK_VW);
-          kk_store(out + c + v * KK_VW, nhwc_clamp(p, value));
+        for (int q = 0; q < 4; q++) {
+          if (residual) acc[q] += kk_load(residual + (ow + q) * C + c);
+          kk_store(line + (ow + q) * C + c, nhwc_clamp(p, acc[q]));
         }
-      }
-      for (; c < vectors; c += KK_VW) {
-        kk_vf acc = job->bias ? kk_load(job->bias + c) : kk_splat(0.0f);
-        for (size_t t = 0; t < taps; t++) acc += kk_load(image + input[t] + c) * kk_load(job->w + filter[t] + c);
-        if (p->residual) acc += kk_load(p->residual + (out - job->y) + c);
-        kk_store(out + c, nhwc_clamp(p, acc));
-      }
-      for (; c < C; c++) {
-        float acc = job->bias ? job->bias[c] : 0.0f;
-        for (size_t t = 0; t < taps; t++) acc += image[input[t] + c] * job->w[filter[t] + c];
-        if (p->residual) acc += p->residual[(out - job->y) + c];
-        out[c] = nhwc_clamp_scalar(p, acc);
       }
     }
+    for (; ow < hi; ow++) {
+      const float *at = image + (ow * p->stride_w - p->pad_left) * C;
+      for (size_t c = 0; c < vectors; c += KK_VW) {
+        kk_vf acc = job->bias ? kk_load(job->bias + c) : kk_splat(0.0f);
+        for (size_t t = 0; t < taps; t++) acc += kk_load(at + input[t] + c) * kk_load(job->w + filter[t] + c);
+        if (residual) acc += kk_load(residual + ow * C + c);
+        kk_store(line + ow * C + c, nhwc_clamp(p, acc));
+      }
+    }
+    for (size_t c = vectors; c < C; c++)
+      for (size_t ow = lo; ow < hi; ow++) {
+        const float *at = image + (ow * p->stride_w - p->pad_left) * C + c;
+        float acc = job->bias ? job->bias[c] : 0.0f;
+        for (size_t t = 0; t < taps; t++) acc += at[input[t]] * job->w[filter[t] + c];
+        if (residual) acc += residual[ow * C + c];
+        line[ow * C + c] = nhwc_clamp_scalar(p, acc);
+      }
   }
 }
 

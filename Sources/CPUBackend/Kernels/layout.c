@@ -13,6 +13,30 @@ static inline void copy_element(void *dst, const void *src, size_t element) {
   }
 }
 
+/* out [rows][columns] = in [columns][rows]ᵀ for 4-byte elements, in 16 x 16 blocks (each read and written
+   along whole cache lines): the rows of blocks [first, last). */
+#define KK_TRANSPOSE_BLOCK 16
+typedef struct {
+  const void *x;
+  void *y;
+  size_t rows, columns;
+} kk_transpose_job;
+
+static void transpose_blocks(void *context, size_t first, size_t last) {
+  const kk_transpose_job *job = context;
+  const uint32_t *in = job->x;
+  uint32_t *out = job->y;
+  size_t rows = job->rows, columns = job->columns;
+  for (size_t i0 = first * KK_TRANSPOSE_BLOCK; i0 < last * KK_TRANSPOSE_BLOCK && i0 < rows; i0 += KK_TRANSPOSE_BLOCK) {
+    size_t i1 = i0 + KK_TRANSPOSE_BLOCK < rows ? i0 + KK_TRANSPOSE_BLOCK : rows;
+    for (size_t j0 = 0; j0 < columns; j0 += KK_TRANSPOSE_BLOCK) {
+      size_t j1 = j0 + KK_TRANSPOSE_BLOCK < columns ? j0 + KK_TRANSPOSE_BLOCK : columns;
+      for (size_t i = i0; i < i1; i++)
+        for (size_t j = j0; j < j1; j++) out[i * columns + j] = in[j * rows + i];
+    }
+  }
+}
+
 /* Transpose. Dims of size 1 are dropped and input dims that stay neighbours are merged first, so
    [1,128,2,64] -> [1,2,128,64] becomes a [128,2,64] -> [2,128,64] copy of 64-element runs; then the
    innermost output dim is one tight loop: a memcpy when it is contiguous in the input, else a strided one. */
@@ -43,6 +67,13 @@ void KK(transpose)(const void *x, void *y, size_t element, size_t rank, const si
   if (count == 0) return;
   if (n == 0) {
     memcpy(dst, src, element);
+    return;
+  }
+  if (n == 2 && element == 4 && strides[0] == 1 && strides[1] == out_dims[0]) {
+    /* After merging, a 2-D transpose of 4-byte elements (NCHW <-> NHWC is one): blocks. */
+    kk_transpose_job job = {x, y, out_dims[0], out_dims[1]};
+    size_t blocks = (out_dims[0] + KK_TRANSPOSE_BLOCK - 1) / KK_TRANSPOSE_BLOCK;
+    kk_parallel_range(blocks, count, (size_t)1 << 16, transpose_blocks, &job);
     return;
   }
   size_t run = out_dims[n - 1], run_stride = strides[n - 1], runs = count / run;
