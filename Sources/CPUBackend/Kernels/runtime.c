@@ -146,11 +146,11 @@ static void *pool_worker(void *argument) {
       return NULL;
     }
     seen = pool->generation;
-    pool->active++;
+    __atomic_add_fetch(&pool->active, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock(&pool->lock);
     pool_drain(pool);
     pthread_mutex_lock(&pool->lock);
-    if (--pool->active == 0) pthread_cond_broadcast(&pool->finished);
+    if (__atomic_sub_fetch(&pool->active, 1, __ATOMIC_ACQ_REL) == 0) pthread_cond_broadcast(&pool->finished);
     pthread_mutex_unlock(&pool->lock);
   }
 }
@@ -191,9 +191,13 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
 #if KILN_HAVE_THREADS
   kiln_pool *pool = current_pool;
   if (pool && tasks > 1) {
+    /* A worker that woke late for the last job may still be looking at it. The caller watches for that,
+       and below for its job's last task, before it sleeps: a sleep and a wake-up cost tens of microseconds,
+       more than most of a model's steps take from the second thread. */
+    for (int spin = 0; spin < KILN_SPINS && __atomic_load_n(&pool->active, __ATOMIC_ACQUIRE) > 0; spin++)
+      spin_pause();
     pthread_mutex_lock(&pool->lock);
-    /* A worker that woke late for the last job may still be looking at it. */
-    while (pool->active > 0) pthread_cond_wait(&pool->finished, &pool->lock);
+    while (__atomic_load_n(&pool->active, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&pool->finished, &pool->lock);
     pool->task = task;
     pool->context = context;
     pool->tasks = tasks;
@@ -203,9 +207,13 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->lock);
     pool_drain(pool);
-    pthread_mutex_lock(&pool->lock);
-    while (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks) pthread_cond_wait(&pool->finished, &pool->lock);
-    pthread_mutex_unlock(&pool->lock);
+    for (int spin = 0; spin < KILN_SPINS && __atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks; spin++)
+      spin_pause();
+    if (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks) {
+      pthread_mutex_lock(&pool->lock);
+      while (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks) pthread_cond_wait(&pool->finished, &pool->lock);
+      pthread_mutex_unlock(&pool->lock);
+    }
     return;
   }
 #endif
