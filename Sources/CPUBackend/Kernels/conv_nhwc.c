@@ -13,7 +13,12 @@
    Depthwise (one filter per channel, multiplier 1) runs along the channels: weights [kh][kw][c]. */
 #include "kiln_kernels.h"
 
+/* Output pixels per tile. 12 (24 accumulators where there are 32 vector registers) was measured against
+   this, alternating (benchmarks/ab-kernels.sh -DKK_NHWC_MR=6): slower in every zoo network (ResNet-50 83 vs
+   75 ms), though faster on a lone 1x1 from 32 channels. */
+#ifndef KK_NHWC_MR
 #define KK_NHWC_MR 6
+#endif
 /* Micro-kernel columns: two vectors. A panel (32 channels) is 1 (AVX-512), 2 (AVX) or 4 (SSE, NEON) of them. */
 #define KK_NHWC_NR (2 * KK_VW)
 
@@ -26,36 +31,39 @@ typedef struct {
 } kk_nhwc_segment;
 
 /* acc[r][v] = sum over the segments of row r times the panel's columns [v * VW, (v + 1) * VW), for V
-   (1 or 2) vectors; `b` is the sub-panel's first column, rows KK_NHWC_PANEL floats apart. */
+   (1 or 2) vectors; `b` is the sub-panel's first column, rows KK_NHWC_PANEL floats apart. V is a constant
+   where it is called, so c stays in registers. */
 static inline __attribute__((always_inline)) void nhwc_micro(const kk_nhwc_segment *segments, size_t count,
                                                             const float *b, int V, kk_vf acc[KK_NHWC_MR][2]) {
   kk_vf c[KK_NHWC_MR][2] = {{{0}}};
   for (size_t s = 0; s < count; s++) {
-    const float *a0 = segments[s].row[0], *a1 = segments[s].row[1], *a2 = segments[s].row[2];
-    const float *a3 = segments[s].row[3], *a4 = segments[s].row[4], *a5 = segments[s].row[5];
+    const float *a[KK_NHWC_MR];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < KK_NHWC_MR; r++) a[r] = segments[s].row[r];
     size_t length = segments[s].length;
     for (size_t p = 0; p < length; p++) {
       kk_vf b0 = kk_load(b), b1 = V == 2 ? kk_load(b + KK_VW) : b0;
       b += KK_NHWC_PANEL;
-      float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p], x4 = a4[p], x5 = a5[p];
-      c[0][0] += b0 * x0;
-      c[1][0] += b0 * x1;
-      c[2][0] += b0 * x2;
-      c[3][0] += b0 * x3;
-      c[4][0] += b0 * x4;
-      c[5][0] += b0 * x5;
-      if (V == 2) {
-        c[0][1] += b1 * x0;
-        c[1][1] += b1 * x1;
-        c[2][1] += b1 * x2;
-        c[3][1] += b1 * x3;
-        c[4][1] += b1 * x4;
-        c[5][1] += b1 * x5;
+#pragma clang loop unroll(full)
+      for (int r = 0; r < KK_NHWC_MR; r++) {
+        float x = a[r][p];
+        c[r][0] += b0 * x;
+        if (V == 2) c[r][1] += b1 * x;
       }
     }
   }
 #pragma clang loop unroll(full)
   for (int r = 0; r < KK_NHWC_MR; r++) acc[r][0] = c[r][0], acc[r][1] = c[r][1];
+}
+
+/* The micro-kernel for `width` columns: one vector when they fit in one. */
+static inline __attribute__((always_inline)) void nhwc_micro_any(const kk_nhwc_segment *segments, size_t count,
+                                                                const float *b, size_t width,
+                                                                kk_vf acc[KK_NHWC_MR][2]) {
+  if (width <= KK_VW)
+    nhwc_micro(segments, count, b, 1, acc);
+  else
+    nhwc_micro(segments, count, b, 2, acc);
 }
 
 /* The activation of the epilogue: GELU if asked, then the clamp. */
@@ -69,24 +77,24 @@ static inline float nhwc_clamp_scalar(const kk_conv_nhwc_params *p, float v) {
   return p->clamp ? __builtin_elementwise_min(__builtin_elementwise_max(v, p->lo), p->hi) : v;
 }
 
-/* Stores `width` (<= NR) channels of one output pixel from its two accumulators, through the epilogue. */
+/* Stores `width` (<= NR) channels of one output pixel from its two accumulators, through the epilogue: whole
+   vectors directly (a layer of 16 or 24 channels stores every pixel this way), only a remainder through lanes. */
 static inline void nhwc_store(const kk_conv_nhwc_params *p, float *out, const float *bias, const float *residual,
                               const kk_vf acc[2], size_t width) {
-  if (width == KK_NHWC_NR) {
-    for (int v = 0; v < 2; v++) {
-      kk_vf value = acc[v];
-      if (bias) value += kk_load(bias + v * KK_VW);
-      if (residual) value += kk_load(residual + v * KK_VW);
-      kk_store(out + v * KK_VW, nhwc_clamp(p, value));
+  for (size_t v = 0, base = 0; v < 2 && base < width; v++, base += KK_VW) {
+    kk_vf value = acc[v];
+    if (base + KK_VW <= width) {
+      if (bias) value += kk_load(bias + base);
+      if (residual) value += kk_load(residual + base);
+      kk_store(out + base, nhwc_clamp(p, value));
+      continue;
     }
-    return;
+    size_t rest = width - base;
+    float lanes[KK_VW], extra[KK_VW] = {0};
+    for (size_t i = 0; i < rest; i++) extra[i] = (bias ? bias[base + i] : 0.0f) + (residual ? residual[base + i] : 0.0f);
+    kk_store(lanes, nhwc_clamp(p, value + kk_load(extra)));
+    memcpy(out + base, lanes, rest * sizeof(float));
   }
-  float lanes[KK_NHWC_NR], extra[KK_NHWC_NR] = {0};
-  kk_store(lanes, acc[0]);
-  kk_store(lanes + KK_VW, acc[1]);
-  for (size_t i = 0; i < width; i++) extra[i] = (bias ? bias[i] : 0.0f) + (residual ? residual[i] : 0.0f);
-  for (int v = 0; v < 2; v++) kk_store(lanes + v * KK_VW, nhwc_clamp(p, kk_load(lanes + v * KK_VW) + kk_load(extra + v * KK_VW)));
-  memcpy(out, lanes, width * sizeof(float));
 }
 
 typedef struct {
@@ -135,34 +143,44 @@ static size_t nhwc_segments(const kk_nhwc_job *job, size_t n, size_t m0, size_t 
   return count;
 }
 
-/* Units [first, last) of (image, tile, panel), panel fastest: a tile's segments serve all its panels. */
+/* Units [first, last) of (image, tile, panel), panel fastest: a tile's segments serve all its panels. The
+   indices step from unit to unit (a shallow product's unit is a few hundred cycles: four divisions each
+   would be a good part of it). */
 static void nhwc_units(void *context, size_t first, size_t last) {
   const kk_nhwc_job *job = context;
   const kk_conv_nhwc_params *p = job->p;
   size_t pixels = p->out_h * p->out_w;
   kk_nhwc_segment segments[KK_NHWC_MAX_TAPS];
-  size_t count = 0, current = (size_t)-1;
+  size_t j = first % job->panels, tile = first / job->panels, n = tile / job->tiles;
+  size_t m0 = (tile % job->tiles) * KK_NHWC_MR, count = 0;
+  int fresh = 1; /* the segments are not this tile's yet */
   for (size_t unit = first; unit < last; unit++) {
-    size_t j = unit % job->panels, tile = unit / job->panels, n = tile / job->tiles;
-    size_t m0 = (tile % job->tiles) * KK_NHWC_MR, mr = pixels - m0 < KK_NHWC_MR ? pixels - m0 : KK_NHWC_MR;
-    if (tile != current) {
+    size_t mr = pixels - m0 < KK_NHWC_MR ? pixels - m0 : KK_NHWC_MR;
+    if (fresh) {
       count = nhwc_segments(job, n, m0, mr, segments);
-      current = tile;
+      fresh = 0;
     }
     for (size_t column = j * KK_NHWC_PANEL; column < (j + 1) * KK_NHWC_PANEL && column < p->out_c;
          column += KK_NHWC_NR) {
       size_t width = p->out_c - column < KK_NHWC_NR ? p->out_c - column : KK_NHWC_NR;
       const float *b = job->w + j * job->depth * KK_NHWC_PANEL + (column - j * KK_NHWC_PANEL);
       kk_vf acc[KK_NHWC_MR][2];
-      if (width > KK_VW)
-        nhwc_micro(segments, count, b, 2, acc);
-      else
-        nhwc_micro(segments, count, b, 1, acc);
-      for (size_t r = 0; r < mr; r++) {
-        size_t at = (n * pixels + m0 + r) * p->out_c + column;
-        nhwc_store(p, job->y + at, job->bias ? job->bias + column : 0, p->residual ? p->residual + at : 0, acc[r],
-                   width);
+      nhwc_micro_any(segments, count, b, width, acc);
+      /* Unrolled over the tile's rows so the accumulators stay in registers (a run-time trip count would
+         send them through memory). */
+#pragma clang loop unroll(full)
+      for (size_t r = 0; r < KK_NHWC_MR; r++) {
+        if (r < mr) {
+          size_t at = (n * pixels + m0 + r) * p->out_c + column;
+          nhwc_store(p, job->y + at, job->bias ? job->bias + column : 0, p->residual ? p->residual + at : 0,
+                     acc[r], width);
+        }
       }
+    }
+    if (++j == job->panels) {
+      j = 0, fresh = 1;
+      m0 += KK_NHWC_MR;
+      if (m0 >= pixels) m0 = 0, n++;
     }
   }
 }
@@ -381,14 +399,15 @@ static void wino_product(const kk_wino_job *job, const float *V, float *M, size_
     for (size_t column = j * KK_NHWC_PANEL; column < (j + 1) * KK_NHWC_PANEL && column < p->out_c;
          column += KK_NHWC_NR) {
       kk_vf acc[KK_NHWC_MR][2];
-      if (p->out_c - column > KK_VW)
-        nhwc_micro(&segment, 1, panel + (column - j * KK_NHWC_PANEL), 2, acc);
-      else
-        nhwc_micro(&segment, 1, panel + (column - j * KK_NHWC_PANEL), 1, acc);
-      for (size_t r = 0; r < mr; r++) {
-        float *out = M + (xi * rows + r0 + r) * width_m + column;
-        kk_store(out, acc[r][0]);
-        kk_store(out + KK_VW, acc[r][1]);
+      size_t width = p->out_c - column < KK_NHWC_NR ? p->out_c - column : KK_NHWC_NR;
+      nhwc_micro_any(&segment, 1, panel + (column - j * KK_NHWC_PANEL), width, acc);
+#pragma clang loop unroll(full)
+      for (size_t r = 0; r < KK_NHWC_MR; r++) {
+        if (r < mr) {
+          float *out = M + (xi * rows + r0 + r) * width_m + column;
+          kk_store(out, acc[r][0]);
+          kk_store(out + KK_VW, acc[r][1]);
+        }
       }
     }
   }
