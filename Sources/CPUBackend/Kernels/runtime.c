@@ -120,6 +120,10 @@ static void pool_drain(kiln_pool *pool) {
 /* A worker that has just finished a job watches for the next one this many times before it sleeps: waking a
    sleeping thread costs tens of microseconds here, and a model posts its jobs back to back. */
 #define KILN_SPINS 20000
+/* How long kiln_rt_parallel's caller watches before it sleeps (below). */
+#ifndef KILN_CALLER_SPINS
+#define KILN_CALLER_SPINS KILN_SPINS
+#endif
 
 static inline void spin_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -194,7 +198,7 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
     /* A worker that woke late for the last job may still be looking at it. The caller watches for that,
        and below for its job's last task, before it sleeps: a sleep and a wake-up cost tens of microseconds,
        more than most of a model's steps take from the second thread. */
-    for (int spin = 0; spin < KILN_SPINS && __atomic_load_n(&pool->active, __ATOMIC_ACQUIRE) > 0; spin++)
+    for (int spin = 0; spin < KILN_CALLER_SPINS && __atomic_load_n(&pool->active, __ATOMIC_ACQUIRE) > 0; spin++)
       spin_pause();
     pthread_mutex_lock(&pool->lock);
     while (__atomic_load_n(&pool->active, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&pool->finished, &pool->lock);
@@ -207,7 +211,7 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->lock);
     pool_drain(pool);
-    for (int spin = 0; spin < KILN_SPINS && __atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks; spin++)
+    for (int spin = 0; spin < KILN_CALLER_SPINS && __atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks; spin++)
       spin_pause();
     if (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks) {
       pthread_mutex_lock(&pool->lock);
