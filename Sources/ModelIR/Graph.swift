@@ -76,10 +76,11 @@ public struct Node: Sendable {
     /// Every value the node reads: its inputs and its guards' conditions (for liveness).
     public var reads: [ValueID] { inputs.compactMap { $0 } + guards.map(\.condition) }
 
+    /// Whether the node is in ONNX's default domain ("" or "ai.onnx").
+    public var isDefaultDomain: Bool { domain.isEmpty || domain == "ai.onnx" }
+
     /// "Conv" or "com.microsoft::QLinearAdd".
-    public var qualifiedOpType: String {
-        domain.isEmpty || domain == "ai.onnx" ? opType : "\(domain)::\(opType)"
-    }
+    public var qualifiedOpType: String { isDefaultDomain ? opType : "\(domain)::\(opType)" }
 
     public func int(_ name: String) -> Int? {
         if case .int(let value)? = attributes[name] { return value }

@@ -110,18 +110,16 @@ struct ChannelsLastSweep {
 
     // MARK: rewrites
 
-    private func isONNX(_ node: Node) -> Bool { node.domain.isEmpty || node.domain == "ai.onnx" }
-
     /// A Conv, pooling or global pooling node as its NHWC kernel, or nil when that kernel cannot run it.
     private mutating func layoutNode(_ node: Node) -> Node? {
         guard node.outputs.count == 1, let x = node.inputs.first ?? nil, let y = node.outputs[0], isFloat4D(x),
             isFloat4D(y)
         else { return nil }
-        switch (node.domain, node.opType) {
-        case ("", "Conv"), ("ai.onnx", "Conv"), ("kiln", "FusedConv"): return convolution(node, x: x, y: y)
-        case ("", "MaxPool"), ("", "AveragePool"), ("ai.onnx", "MaxPool"), ("ai.onnx", "AveragePool"):
+        switch node.qualifiedOpType {
+        case "Conv", "kiln::FusedConv": return convolution(node, x: x, y: y)
+        case "MaxPool", "AveragePool":
             return pooling(node, x: x, y: y)
-        case ("", "GlobalAveragePool"), ("ai.onnx", "GlobalAveragePool"):
+        case "GlobalAveragePool":
             rewritten += 1
             var rewrite = node
             rewrite.domain = "kiln"
@@ -209,7 +207,7 @@ struct ChannelsLastSweep {
 
     /// An elementwise op or a channel Concat whose tensor inputs all have NHWC twins, run on the twins.
     private mutating func passThrough(_ node: Node) -> Node? {
-        guard isONNX(node), node.outputs.count == 1, let y = node.outputs[0], let ys = shape(y), ys.count == 4,
+        guard node.isDefaultDomain, node.outputs.count == 1, let y = node.outputs[0], let ys = shape(y), ys.count == 4,
             let outputType = graph[y].type
         else { return nil }
         let tensors = node.inputs.compactMap { $0 }.filter { graph.initializers[$0] == nil }

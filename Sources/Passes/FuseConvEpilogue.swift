@@ -14,7 +14,7 @@ extension GraphPass {
         func convolution(producing value: ValueID?, acceptsResidual: Bool) -> Int? {
             guard let value, let index = state.soleProducer(of: value) else { return nil }
             let node = graph.nodes[index]
-            let isConv = node.opType == "Conv" && (node.domain.isEmpty || node.domain == "ai.onnx")
+            let isConv = node.opType == "Conv" && node.isDefaultDomain
             let isFused = node.opType == "FusedConv" && node.domain == "kiln"
             guard isConv || isFused, node.guards.isEmpty, node.outputs.count == 1,
                 graph[value].type?.dataType == .float32, node.attributes["activation_min"] == nil
@@ -40,7 +40,7 @@ extension GraphPass {
 
         for index in graph.nodes.indices {
             let node = graph.nodes[index]
-            guard node.domain.isEmpty || node.domain == "ai.onnx", node.guards.isEmpty, node.outputs.count == 1 else {
+            guard node.isDefaultDomain, node.guards.isEmpty, node.outputs.count == 1 else {
                 continue
             }
             switch node.opType {

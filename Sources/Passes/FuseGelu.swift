@@ -11,7 +11,7 @@ extension GraphPass {
         var fused = 0
 
         func isONNX(_ node: Node, _ op: String) -> Bool {
-            node.opType == op && (node.domain.isEmpty || node.domain == "ai.onnx") && node.guards.isEmpty
+            node.opType == op && node.isDefaultDomain && node.guards.isEmpty
                 && node.inputs.count == 2 && node.outputs.count == 1
         }
         /// The scalar float constant `id` holds, if it is one.
@@ -47,7 +47,7 @@ extension GraphPass {
                     let erfIndex = producer[plus.operand], uses[plus.operand] == 1, !removed.contains(erfIndex)
                 else { continue }
                 let erf = graph.nodes[erfIndex]
-                guard erf.opType == "Erf", erf.domain.isEmpty || erf.domain == "ai.onnx", erf.guards.isEmpty,
+                guard erf.opType == "Erf", erf.isDefaultDomain, erf.guards.isEmpty,
                     erf.inputs.count == 1
                 else { continue }
                 let scaled =

@@ -12,9 +12,6 @@ extension GraphPass {
     public static let fuseMatMulEpilogue = GraphPass(name: "fuse-matmul-epilogue") { graph in
         var state = FusionState(graph)
 
-        func isONNX(_ node: Node) -> Bool {
-            (node.domain.isEmpty || node.domain == "ai.onnx") && node.guards.isEmpty && node.outputs.count == 1
-        }
         /// The MatMul, or fused one with `stage` still open, producing `value` for its one reader.
         /// Stages: 0 bias, 1 residual, 2 activation; a fused node may take only a later stage than it has.
         func product(producing value: ValueID?, stage: Int) -> Int? {
@@ -23,14 +20,14 @@ extension GraphPass {
             guard node.guards.isEmpty, node.outputs.count == 1, graph[value].type?.dataType == .float32 else {
                 return nil
             }
-            if isONNX(node) && node.opType == "MatMul" {
+            if node.qualifiedOpType == "MatMul" {
                 guard node.inputs.count == 2, let w = node.inputs[1], let weight = graph.initializers[w],
                     weight.dataType == .float32, weight.shape.count == 2,
                     let x = node.inputs[0], let xs = graph[x].type?.staticShape, xs.last == weight.shape[0]
                 else { return nil }
                 return index
             }
-            guard node.domain == "kiln", node.opType == "FusedMatMul" else { return nil }
+            guard node.qualifiedOpType == "kiln::FusedMatMul" else { return nil }
             let has = [
                 node.inputs.count > 2 && node.inputs[2] != nil, node.inputs.count > 3,
                 node.int("gelu") == 1 || node.attributes["activation_min"] != nil,
@@ -60,8 +57,8 @@ extension GraphPass {
             guard node.guards.isEmpty, node.outputs.count == 1, let output = node.outputs[0],
                 let shape = graph[output].type?.staticShape
             else { continue }
-            switch (node.domain, node.opType) {
-            case ("", "Add"), ("ai.onnx", "Add"):
+            switch node.qualifiedOpType {
+            case "Add":
                 guard node.inputs.count == 2 else { continue }
                 for slot in 0..<2 {
                     guard let other = node.inputs[1 - slot], other != node.inputs[slot],
@@ -90,16 +87,16 @@ extension GraphPass {
                         break
                     }
                 }
-            case ("", "Relu"), ("ai.onnx", "Relu"):
+            case "Relu":
                 guard let matmul = product(producing: node.inputs.first ?? nil, stage: 2) else { continue }
                 take(matmul, into: index) { fusedNode in
                     fusedNode.attributes["activation_min"] = .float(0)
                     fusedNode.attributes["activation_max"] = .float(.infinity)
                 }
-            case ("kiln", "Gelu"):
+            case "kiln::Gelu":
                 guard let matmul = product(producing: node.inputs.first ?? nil, stage: 2) else { continue }
                 take(matmul, into: index) { fusedNode in fusedNode.attributes["gelu"] = .int(1) }
-            case ("", "Clip"), ("ai.onnx", "Clip"):
+            case "Clip":
                 guard let (lo, hi) = graph.constantClipBounds(node),
                     let matmul = product(producing: node.inputs.first ?? nil, stage: 2)
                 else { continue }
