@@ -4,7 +4,7 @@
 pixels x output channels x input channels per group x kernel taps, times 2) by its time. Prints the
 convolutions grouped by kernel size and stride, with their count, time and GFLOP/s, then the other steps.
 
-Usage: python3 benchmarks/conv-gflops.py [--kiln .build/debug/kiln] [--threads 1] [--iterations 20] [model]
+Usage: python3 benchmarks/conv-gflops.py [--kiln .build/debug/kiln] [--threads 1] [--iterations 20] [--layers] [model]
        (model: a zoo name, default resnet50; compiled for this CPU, mcpu native)
 """
 import argparse
@@ -48,7 +48,9 @@ def conv_flops(model):
         stride = attributes.get("strides", [1] * len(kernel))[0]
         kind = "depthwise " if group > 1 and per_group == 1 else ""
         label = f"{kind}{' x '.join(map(str, kernel))}, stride {stride}"
-        result[node.name] = (2.0 * output[0] * pixels * out_channels * per_group * taps, label)
+        shape = f"{per_group * group}->{out_channels} at {'x'.join(map(str, output[2:]))}"
+        weights_kib = out_channels * per_group * taps * 4 / 1024
+        result[node.name] = (2.0 * output[0] * pixels * out_channels * per_group * taps, label, shape, weights_kib)
     return result
 
 
@@ -57,6 +59,7 @@ def main():
     parser.add_argument("--kiln", default=os.path.join(ROOT, ".build/debug/kiln"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--layers", action="store_true", help="also print every convolution on its own line")
     parser.add_argument("model", nargs="?", default="resnet50")
     args = parser.parse_args()
     archive = os.path.join(ZOO, args.model, "model.tar.gz")
@@ -76,11 +79,13 @@ def main():
          "--iterations", str(args.iterations)], env=env, check=True, capture_output=True, text=True).stdout)
     groups = collections.OrderedDict()
     other = collections.Counter()
+    layers = []
     for step in profile["steps"]:
         match = re.match(r"(\S+) '(.*)' ", step["label"])
         name = match.group(2) if match else ""
         if name in flops:
-            work_flops, label = flops[name]
+            work_flops, label, shape, weights_kib = flops[name]
+            layers.append((label, shape, weights_kib, step["milliseconds"], work_flops))
             entry = groups.setdefault(label, [0, 0.0, 0.0])
             entry[0] += 1
             entry[1] += step["milliseconds"]
@@ -98,6 +103,11 @@ def main():
           f"{total_flops / total_ms / 1e6:>8.1f}")
     for op, milliseconds in other.most_common():
         print(f"{op:<26} {'':>5} {milliseconds:>9.2f}")
+    if args.layers:
+        print(f"\n{'convolution':<26} {'channels at output size':<24} {'weights KiB':>11} {'ms':>8} {'GFLOP/s':>8}")
+        for label, shape, weights_kib, milliseconds, work_flops in layers:
+            print(f"{label:<26} {shape:<24} {weights_kib:>11.0f} {milliseconds:>8.3f} "
+                  f"{work_flops / milliseconds / 1e6:>8.1f}")
 
 
 if __name__ == "__main__":

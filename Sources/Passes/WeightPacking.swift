@@ -6,9 +6,18 @@ import ModelIR
 enum WeightPacking {
     /// Output channels (or matrix columns) per panel (KK_NHWC_PANEL), the same on every target.
     static let panel = 32
+    /// Columns per sub-panel (KK_NHWC_SUB): a panel of depth D is two [D][16] blocks, so each vector of
+    /// columns the micro-kernel reads is one contiguous stream at every vector width.
+    static let sub = 16
 
-    /// A MatMul's [K][N] → [ceil(N / 32)][K][32], zero past N: the panels of a 1x1 convolution with K input
-    /// channels, which kiln::FusedMatMul runs as.
+    /// Where column `lane` (< 32) of depth row `k` lies in a panel of depth `depth`.
+    @inline(__always)
+    static func offset(lane: Int, k: Int, depth: Int) -> Int {
+        (lane / sub) * depth * sub + k * sub + lane % sub
+    }
+
+    /// A MatMul's [K][N] → [ceil(N / 32)][2][K][16] (shape [panels, 1, K, 32]), zero past N: the panels of a
+    /// 1x1 convolution with K input channels, which kiln::FusedMatMul runs as.
     static func matrixPanels(_ weight: Constant, rows: Int, columns: Int) -> Constant {
         let panels = (columns + panel - 1) / panel
         let count = panels * rows * panel
@@ -17,8 +26,9 @@ enum WeightPacking {
             buffer.initialize(repeating: 0)
             for k in 0..<rows {
                 for n in 0..<columns {
-                    buffer[((n / panel) * rows + k) * panel + n % panel] = source.loadUnaligned(
-                        fromByteOffset: (k * columns + n) * 4, as: Float.self)
+                    buffer[(n / panel) * rows * panel + offset(lane: n % panel, k: k, depth: rows)] =
+                        source.loadUnaligned(
+                            fromByteOffset: (k * columns + n) * 4, as: Float.self)
                 }
             }
             initialized = count
@@ -26,8 +36,8 @@ enum WeightPacking {
         return Constant(float32: values, shape: [panels, 1, rows, panel])
     }
 
-    /// [O][I][3][3] → U = G g Gᵀ per (O, I), as [16][ceil(O / 32)][I][32], zero past O: the 16 products'
-    /// right-hand sides, each packed like kiln::ConvNHWC's panels. G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
+    /// [O][I][3][3] → U = G g Gᵀ per (O, I), as [16][ceil(O / 32)][2][I][16] (shape [16, panels, I, 32]),
+    /// zero past O: the 16 products' right-hand sides, each packed like kiln::ConvNHWC's panels. G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
     static func winograd(_ weight: Constant, outChannels: Int, inChannels: Int) -> Constant {
         let panels = (outChannels + panel - 1) / panel
         let plane = panels * inChannels * panel  // floats between the 16 matrices
@@ -38,7 +48,7 @@ enum WeightPacking {
             // Unrolled on scalars, no calls: 25 M weights in ResNet-50, and a debug build runs this too.
             let out = buffer.baseAddress!
             for o in 0..<outChannels {
-                let base = (o / panel) * inChannels * panel + o % panel
+                let panelBase = (o / panel) * inChannels * panel
                 for i in 0..<inChannels {
                     let b = (o * inChannels + i) * 36
                     let w00 = Double(source.loadUnaligned(fromByteOffset: b, as: Float.self))
@@ -56,7 +66,7 @@ enum WeightPacking {
                     let (t20, t21, t22) = (0.5 * (w00 - w10 + w20), 0.5 * (w01 - w11 + w21), 0.5 * (w02 - w12 + w22))
                     let (t30, t31, t32) = (w20, w21, w22)
                     // U = t Gᵀ (4 x 4): the same combination along each row of t; U[r][c] is matrix 4r + c.
-                    let at = out + base + i * panel
+                    let at = out + panelBase + offset(lane: o % panel, k: i, depth: inChannels)
                     at[0 * plane] = Float(t00)
                     at[1 * plane] = Float(0.5 * (t00 + t01 + t02))
                     at[2 * plane] = Float(0.5 * (t00 - t01 + t02))
@@ -80,7 +90,8 @@ enum WeightPacking {
         return Constant(float32: values, shape: [16, panels, inChannels, panel])
     }
 
-    /// [O][I][kh][kw] → [ceil(O / 32)][kh][kw][I][32], zero past O: each panel one stream for the micro-kernel.
+    /// [O][I][kh][kw] → [ceil(O / 32)][2][kh][kw][I][16] (shape [panels, taps, I, 32]), zero past O: each
+    /// sub-panel one stream for the micro-kernel.
     static func convolutionPanels(_ weight: Constant, outChannels: Int, inChannels: Int, taps: Int) -> Constant {
         let panels = (outChannels + panel - 1) / panel
         let count = panels * taps * inChannels * panel
@@ -88,12 +99,13 @@ enum WeightPacking {
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             buffer.initialize(repeating: 0)
             for o in 0..<outChannels {
-                let (j, lane) = (o / panel, o % panel)
+                let (j, lane, depth) = (o / panel, o % panel, taps * inChannels)
                 for i in 0..<inChannels {
                     for t in 0..<taps {
                         let from = (o * inChannels + i) * taps + t
-                        buffer[((j * taps + t) * inChannels + i) * panel + lane] = source.loadUnaligned(
-                            fromByteOffset: from * 4, as: Float.self)
+                        buffer[j * depth * panel + offset(lane: lane, k: t * inChannels + i, depth: depth)] =
+                            source.loadUnaligned(
+                                fromByteOffset: from * 4, as: Float.self)
                     }
                 }
             }

@@ -5,8 +5,10 @@
    columns, and the depth is the window's taps times the input channels. Nothing is copied at run
    time: a tile of KK_NHWC_MR output pixels reads each input pixel's channels where they lie (a
    pixel's channels are contiguous in NHWC), and a tap in the padding reads a row of zeros. The
-   weights are panels of KK_NHWC_PANEL output channels, [panel][kh][kw][in channel][32], zero past
-   the last channel, so the micro-kernel reads one contiguous stream of them; MR pixels times two
+   weights are panels of KK_NHWC_PANEL output channels, each as two sub-panels of KK_NHWC_SUB,
+   [panel][2][kh][kw][in channel][16], zero past the last channel, so the micro-kernel reads one
+   contiguous stream per sub-panel (with AVX2 a tile's 16 columns are one sub-panel: every line of
+   weights it pulls into the cache is used whole, against half of it with rows of 32); MR pixels times two
    vectors of output channels stay in registers for the whole depth, and the epilogue (bias,
    residual, clamp) is applied before the one store.
 
@@ -31,10 +33,12 @@ typedef struct {
 } kk_nhwc_segment;
 
 /* acc[r][v] = sum over the segments of row r times the panel's columns [v * VW, (v + 1) * VW), for V
-   (1 or 2) vectors; `b` is the sub-panel's first column, rows KK_NHWC_PANEL floats apart. V is a constant
-   where it is called, so c stays in registers. */
+   (1 or 2) vectors; `b` is the first column's sub-panel at that column, rows KK_NHWC_SUB floats apart, and
+   the second vector `second` floats after the first (the other sub-panel with AVX-512, the next VW columns
+   of this one otherwise). V is a constant where it is called, so c stays in registers. */
 static inline __attribute__((always_inline)) void nhwc_micro(const kk_nhwc_segment *segments, size_t count,
-                                                            const float *b, int V, kk_vf acc[KK_NHWC_MR][2]) {
+                                                            const float *b, size_t second, int V,
+                                                            kk_vf acc[KK_NHWC_MR][2]) {
   kk_vf c[KK_NHWC_MR][2] = {{{0}}};
   for (size_t s = 0; s < count; s++) {
     const float *a[KK_NHWC_MR];
@@ -42,8 +46,8 @@ static inline __attribute__((always_inline)) void nhwc_micro(const kk_nhwc_segme
     for (int r = 0; r < KK_NHWC_MR; r++) a[r] = segments[s].row[r];
     size_t length = segments[s].length;
     for (size_t p = 0; p < length; p++) {
-      kk_vf b0 = kk_load(b), b1 = V == 2 ? kk_load(b + KK_VW) : b0;
-      b += KK_NHWC_PANEL;
+      kk_vf b0 = kk_load(b), b1 = V == 2 ? kk_load(b + second) : b0;
+      b += KK_NHWC_SUB;
 #pragma clang loop unroll(full)
       for (int r = 0; r < KK_NHWC_MR; r++) {
         float x = a[r][p];
@@ -56,14 +60,16 @@ static inline __attribute__((always_inline)) void nhwc_micro(const kk_nhwc_segme
   for (int r = 0; r < KK_NHWC_MR; r++) acc[r][0] = c[r][0], acc[r][1] = c[r][1];
 }
 
-/* The micro-kernel for `width` columns: one vector when they fit in one. */
+/* The micro-kernel for `width` columns from column `offset` of a panel of depth `depth` at `panel`: one
+   vector when they fit in one. */
 static inline __attribute__((always_inline)) void nhwc_micro_any(const kk_nhwc_segment *segments, size_t count,
-                                                                const float *b, size_t width,
-                                                                kk_vf acc[KK_NHWC_MR][2]) {
+                                                                const float *panel, size_t depth, size_t offset,
+                                                                size_t width, kk_vf acc[KK_NHWC_MR][2]) {
+  const float *b = panel + offset / KK_NHWC_SUB * depth * KK_NHWC_SUB + offset % KK_NHWC_SUB;
   if (width <= KK_VW)
-    nhwc_micro(segments, count, b, 1, acc);
+    nhwc_micro(segments, count, b, 0, 1, acc);
   else
-    nhwc_micro(segments, count, b, 2, acc);
+    nhwc_micro(segments, count, b, KK_VW == KK_NHWC_SUB ? depth * KK_NHWC_SUB : KK_VW, 2, acc);
 }
 
 /* The activation of the epilogue: GELU if asked, then the clamp. */
@@ -163,9 +169,9 @@ static void nhwc_units(void *context, size_t first, size_t last) {
     for (size_t column = j * KK_NHWC_PANEL; column < (j + 1) * KK_NHWC_PANEL && column < p->out_c;
          column += KK_NHWC_NR) {
       size_t width = p->out_c - column < KK_NHWC_NR ? p->out_c - column : KK_NHWC_NR;
-      const float *b = job->w + j * job->depth * KK_NHWC_PANEL + (column - j * KK_NHWC_PANEL);
       kk_vf acc[KK_NHWC_MR][2];
-      nhwc_micro_any(segments, count, b, width, acc);
+      nhwc_micro_any(segments, count, job->w + j * job->depth * KK_NHWC_PANEL, job->depth, column - j * KK_NHWC_PANEL,
+                     width, acc);
       /* Unrolled over the tile's rows so the accumulators stay in registers (a run-time trip count would
          send them through memory). */
 #pragma clang loop unroll(full)
@@ -323,7 +329,7 @@ void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const 
    output pixels is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A, d the tile's 4x4 input window, so the 36 multiply-adds per
    output pixel and input channel of the direct form become 16 per 4 pixels: 2.25 times fewer. The
    weights arrive transformed (U = G g Gᵀ, by Passes/ChannelsLast.swift) and packed as 16 matrices
-   [16][panel][in_c][32]; here, per block of tiles: the input transform along the channels into V
+   [16][panel][2][in_c][16]; here, per block of tiles: the input transform along the channels into V
    [16][tile][in_c], 16 products V[ξ] U[ξ] on the implicit GEMM's micro-kernel into M [16][tile][panels * 32]
    (rows padded to whole panels, so every store is a full one), and the output transform with bias,
    residual and clamp into y. Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], Aᵀ = [1 1 1 0; 0 1 -1 -1]. */
@@ -400,7 +406,7 @@ static void wino_product(const kk_wino_job *job, const float *V, float *M, size_
          column += KK_NHWC_NR) {
       kk_vf acc[KK_NHWC_MR][2];
       size_t width = p->out_c - column < KK_NHWC_NR ? p->out_c - column : KK_NHWC_NR;
-      nhwc_micro_any(&segment, 1, panel + (column - j * KK_NHWC_PANEL), width, acc);
+      nhwc_micro_any(&segment, 1, panel, C, column - j * KK_NHWC_PANEL, width, acc);
 #pragma clang loop unroll(full)
       for (size_t r = 0; r < KK_NHWC_MR; r++) {
         if (r < mr) {

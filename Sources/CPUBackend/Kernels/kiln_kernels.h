@@ -230,10 +230,12 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
 void KK(conv_transpose_f32)(const kk_conv_params *p, const float *x, const float *w, const float *bias, float *y);
 
 /* 2-D convolution on NHWC activations (conv_nhwc.c), weights packed by Passes/ChannelsLast.swift:
-   group 1 as [ceil(out_c / 32)][kernel_h][kernel_w][in_c][32] (zero past out_c), depthwise as
+   group 1 as [ceil(out_c / 32)][2][kernel_h][kernel_w][in_c][16] (a panel of 32 channels as two sub-panels of
+   16, zero past out_c), depthwise as
    [kernel_h][kernel_w][channels]. `residual` (NHWC like y) is added and the clamp applied as y is stored.
    The group-1 kernel needs scratch for kernel_w * in_c floats (the padding's zeros). */
 #define KK_NHWC_PANEL 32
+#define KK_NHWC_SUB 16
 #define KK_NHWC_MAX_TAPS 256
 typedef struct {
   size_t batch, in_h, in_w, in_c, out_h, out_w, out_c;
@@ -247,7 +249,7 @@ void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float
                        float *scratch);
 void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias,
                             float *y);
-/* 3x3, stride 1, group 1 by Winograd F(2x2, 3x3): u = G g Gᵀ packed as [16][panel][in_c][32]. Scratch: 16 *
+/* 3x3, stride 1, group 1 by Winograd F(2x2, 3x3): u = G g Gᵀ packed as [16][panel][2][in_c][16]. Scratch: 16 *
    tiles rounded up to 12 * (in_c + 32 * panels) + in_c floats, tiles = batch * ceil(out_h / 2) * ceil(out_w / 2). */
 void KK(conv_winograd_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *u, const float *bias,
                                 float *y, float *scratch);
