@@ -231,12 +231,16 @@ struct ChannelsLastSweep {
     }
 
     /// Whether a 3x3 convolution runs as Winograd F(2x2, 3x3) (`kiln::WinogradConvNHWC`, 2.25 times fewer
-    /// multiply-adds): stride and dilation 1, and enough channels for the transforms to pay (measured: 16 input
-    /// channels to 64 output on a 55 x 55 map already run at 1.7 times the direct kernel's speed).
+    /// multiply-adds): stride and dilation 1, enough channels for the transforms to pay (measured: 16 input
+    /// channels to 64 output on a 55 x 55 map already run at 1.7 times the direct kernel's speed), and
+    /// transformed weights (16 · in · out floats) of at most 2 MiB. Larger ones stream from L3 or memory once
+    /// per block of 12 tiles, and the direct kernel wins: on the 2-core Zen 3 (512 KiB L2, AVX2), 256 → 256
+    /// channels at 14 x 14 took 3.3–3.6 ms by Winograd against 2.6–3.0 direct, 512 → 512 at 7 x 7 4.5 against
+    /// 3.1, while 128 → 128 at 28 x 28 (1 MiB) took 2.0–2.2 against 2.8.
     static func winograd(kernel: [Int], window: ConvolutionWindow, inChannels: Int, outChannels: Int, output: [Int])
         -> Bool
     {
         kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && inChannels >= 8
-            && outChannels >= 16 && output[2] >= 2 && output[3] >= 2
+            && outChannels >= 16 && output[2] >= 2 && output[3] >= 2 && inChannels * outChannels <= 32768
     }
 }

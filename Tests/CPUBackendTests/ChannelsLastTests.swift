@@ -122,6 +122,39 @@ struct ChannelsLastTests {
         try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
     }
 
+    /// x [2,1024,9,9] → a 1x1 Conv to 1600 channels with bias and Relu: 6.25 MiB of weights, past the size at
+    /// which conv_nhwc.c takes its tiles in groups (KK_NHWC_GROUP_WEIGHT_BYTES), here 2 groups per image of 81
+    /// pixels (10 tiles whose inputs fit in KK_NHWC_GROUP_BYTES, then the last 4), and 1600 = 50 whole panels.
+    @Test("a convolution whose weights do not fit in L2 takes its tiles in groups and gives the same results")
+    func groupedTiles() async throws {
+        var random = SeededGenerator(state: 5)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("Conv", ["x", "w", "b"], ["c"], name: "c"),
+                    NodeSpec("Relu", ["c"], ["y"], name: "y"),
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [2, 1024, 9, 9])],
+                outputs: [ValueSpec("y", ElemType.float, [2, 1600, 9, 9])],
+                initializers: [
+                    .float("w", [1600, 1024, 1, 1], values(1600 * 1024)), .float("b", [1600], values(1600)),
+                ]
+            ))
+        let x = bytes(values(2 * 1024 * 81))
+        let (first, second) = (try TemporaryDirectory(), try TemporaryDirectory())
+        let nhwc = try await compile(model, target: native(layout: "NHWC"), in: first)
+        #expect(nhwc.manifest.opCountsAfter["kiln::ConvNHWC"] == 1)
+        let nchw = try await compile(model, target: native(layout: "NCHW"), in: second)
+        let got = floats(try OpenedArtifact(path: try #require(nhwc.artifactPath)).loaded.run([x])[0])
+        let expected = floats(try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run([x])[0])
+        #expect(got.count == 2 * 1600 * 81 && expected.count == got.count)
+        let scale = max(1, expected.map(abs).max() ?? 0)
+        let wrong = zip(got, expected).enumerated().filter { abs($0.element.0 - $0.element.1) > 1e-5 * scale }
+        #expect(wrong.isEmpty, "\(wrong.count) elements differ, the first at \(wrong.first.map { "\($0)" } ?? "")")
+        try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
+    }
+
     @Test("refuses a layout it does not generate, naming the two it does")
     func unknownLayout() async throws {
         let directory = try TemporaryDirectory()

@@ -108,6 +108,7 @@ typedef struct {
   const float *x, *w, *bias, *zeros;
   float *y;
   size_t tiles, panels, depth; /* tiles per image; panels of output channels; depth = KH * KW * C */
+  size_t group;                /* tiles that take each panel in turn (1: a tile takes every panel) */
   int pointwise;               /* 1x1, stride 1, no padding: pixel m reads pixel m */
 } kk_nhwc_job;
 
@@ -149,6 +150,32 @@ static size_t nhwc_segments(const kk_nhwc_job *job, size_t n, size_t m0, size_t 
   return count;
 }
 
+/* The tile of output pixels [m0, m0 + mr) of image n, whose segments are given, times panel j, stored
+   through the epilogue. */
+static inline __attribute__((always_inline)) void nhwc_tile_panel(const kk_nhwc_job *job,
+                                                                  const kk_nhwc_segment *segments, size_t count,
+                                                                  size_t n, size_t m0, size_t mr, size_t j) {
+  const kk_conv_nhwc_params *p = job->p;
+  size_t pixels = p->out_h * p->out_w;
+  for (size_t column = j * KK_NHWC_PANEL; column < (j + 1) * KK_NHWC_PANEL && column < p->out_c;
+       column += KK_NHWC_NR) {
+    size_t width = p->out_c - column < KK_NHWC_NR ? p->out_c - column : KK_NHWC_NR;
+    kk_vf acc[KK_NHWC_MR][2];
+    nhwc_micro_any(segments, count, job->w + j * job->depth * KK_NHWC_PANEL, job->depth, column - j * KK_NHWC_PANEL,
+                   width, acc);
+    /* Unrolled over the tile's rows so the accumulators stay in registers (a run-time trip count would
+       send them through memory). */
+#pragma clang loop unroll(full)
+    for (size_t r = 0; r < KK_NHWC_MR; r++) {
+      if (r < mr) {
+        size_t at = (n * pixels + m0 + r) * p->out_c + column;
+        nhwc_store(p, job->y + at, job->bias ? job->bias + column : 0, p->residual ? p->residual + at : 0, acc[r],
+                   width);
+      }
+    }
+  }
+}
+
 /* Units [first, last) of (image, tile, panel), panel fastest: a tile's segments serve all its panels. The
    indices step from unit to unit (a shallow product's unit is a few hundred cycles: four divisions each
    would be a good part of it). */
@@ -166,29 +193,61 @@ static void nhwc_units(void *context, size_t first, size_t last) {
       count = nhwc_segments(job, n, m0, mr, segments);
       fresh = 0;
     }
-    for (size_t column = j * KK_NHWC_PANEL; column < (j + 1) * KK_NHWC_PANEL && column < p->out_c;
-         column += KK_NHWC_NR) {
-      size_t width = p->out_c - column < KK_NHWC_NR ? p->out_c - column : KK_NHWC_NR;
-      kk_vf acc[KK_NHWC_MR][2];
-      nhwc_micro_any(segments, count, job->w + j * job->depth * KK_NHWC_PANEL, job->depth, column - j * KK_NHWC_PANEL,
-                     width, acc);
-      /* Unrolled over the tile's rows so the accumulators stay in registers (a run-time trip count would
-         send them through memory). */
-#pragma clang loop unroll(full)
-      for (size_t r = 0; r < KK_NHWC_MR; r++) {
-        if (r < mr) {
-          size_t at = (n * pixels + m0 + r) * p->out_c + column;
-          nhwc_store(p, job->y + at, job->bias ? job->bias + column : 0, p->residual ? p->residual + at : 0,
-                     acc[r], width);
-        }
-      }
-    }
+    nhwc_tile_panel(job, segments, count, n, m0, mr, j);
     if (++j == job->panels) {
       j = 0, fresh = 1;
       m0 += KK_NHWC_MR;
       if (m0 >= pixels) m0 = 0, n++;
     }
   }
+}
+
+/* Grouped order, for weights too large to stay in L2: units [first, last) of (image, group of tiles, panel,
+   tile in the group), tile fastest, so a panel serves every tile of a group from L2 while the group's inputs
+   stay there too, and the weights stream from memory once per group instead of once per tile. Units past an
+   image's last tile do nothing. */
+static void nhwc_grouped_units(void *context, size_t first, size_t last) {
+  const kk_nhwc_job *job = context;
+  const kk_conv_nhwc_params *p = job->p;
+  size_t pixels = p->out_h * p->out_w, g = job->group, groups = (job->tiles + g - 1) / g;
+  kk_nhwc_segment segments[KK_NHWC_MAX_TAPS];
+  for (size_t unit = first; unit < last; unit++) {
+    size_t i = unit % g, j = unit / g % job->panels, q = unit / g / job->panels % groups;
+    size_t n = unit / g / job->panels / groups, tile = q * g + i;
+    if (tile >= job->tiles) continue;
+    size_t m0 = tile * KK_NHWC_MR, mr = pixels - m0 < KK_NHWC_MR ? pixels - m0 : KK_NHWC_MR;
+    size_t count = nhwc_segments(job, n, m0, mr, segments);
+    nhwc_tile_panel(job, segments, count, n, m0, mr, j);
+  }
+}
+
+/* Bytes of weights above which the tiles go in groups, and the bytes of input a group may read (half of the
+   smallest L2 among the x86 targets, Zen 2 and 3: 512 KiB). Measured in ResNet-50 on the 2-core Zen 3 (1
+   thread, benchmarks/ab-kernels.sh): grouping its 8 and 9 MiB layers took them from 4.7-6.0 ms to 3.9-4.1,
+   but made the 1-4 MiB ones slower (256 -> 1024 channels at 14 x 14: 1.85 -> 2.5 ms). Those still stay in
+   L3 from tile to tile, and a group writes each output pixel one panel at a time: 32 channels every 4 or 8
+   KiB, the same cache sets over and over. */
+#ifndef KK_NHWC_GROUP_WEIGHT_BYTES
+#define KK_NHWC_GROUP_WEIGHT_BYTES ((size_t)6 << 20)
+#endif
+#ifndef KK_NHWC_GROUP_BYTES
+#define KK_NHWC_GROUP_BYTES ((size_t)256 << 10)
+#endif
+
+/* Tiles per group: 1 unless the weights exceed KK_NHWC_GROUP_WEIGHT_BYTES (every tile takes every panel
+   while its inputs are in L1); otherwise the most tiles whose inputs (the input rows their windows cover, or
+   their rows of the product when that is less) fit in KK_NHWC_GROUP_BYTES. */
+static size_t nhwc_group(const kk_conv_nhwc_params *p, size_t tiles, size_t panels, size_t depth) {
+  if (panels * depth * KK_NHWC_PANEL * sizeof(float) <= KK_NHWC_GROUP_WEIGHT_BYTES) return 1;
+  size_t g = 1;
+  while (g < tiles) {
+    size_t next = g + 1, pixels = next * KK_NHWC_MR;
+    size_t rows = ((pixels + p->out_w - 1) / p->out_w + 1) * p->stride_h + p->kernel_h;
+    size_t window = rows * p->in_w * p->in_c, product = pixels * depth;
+    if ((window < product ? window : product) * sizeof(float) > KK_NHWC_GROUP_BYTES) break;
+    g = next;
+  }
+  return g;
 }
 
 void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
@@ -200,8 +259,14 @@ void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float
                      (p->out_c + KK_NHWC_PANEL - 1) / KK_NHWC_PANEL, depth};
   job.pointwise = p->kernel_h == 1 && p->kernel_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                   p->pad_left == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
-  size_t units = p->batch * job.tiles * job.panels;
-  kk_parallel_range(units, p->batch * p->out_h * p->out_w * p->out_c * depth, KK_PARALLEL_MACS, nhwc_units, &job);
+  job.group = nhwc_group(p, job.tiles, job.panels, depth);
+  size_t macs = p->batch * p->out_h * p->out_w * p->out_c * depth;
+  if (job.group == 1) {
+    kk_parallel_range(p->batch * job.tiles * job.panels, macs, KK_PARALLEL_MACS, nhwc_units, &job);
+  } else {
+    size_t groups = (job.tiles + job.group - 1) / job.group;
+    kk_parallel_range(p->batch * groups * job.panels * job.group, macs, KK_PARALLEL_MACS, nhwc_grouped_units, &job);
+  }
 }
 
 /* Depthwise: output rows [first, last) of all images, each pixel's channels a vector at a time. */
