@@ -39,6 +39,8 @@ public enum OperatorTable {
         for op in ["kiln::ConvNHWC", "kiln::WinogradConvNHWC", "kiln::DepthwiseConvNHWC"] {
             table[op] = OperatorLowering(types: float32, lower: ChannelsLastLowerings.lowerConv)
         }
+        table["kiln::ExpandDepthwiseNHWC"] = OperatorLowering(
+            types: float32, lower: ChannelsLastLowerings.lowerExpandDepthwise)
         for op in ["kiln::MaxPoolNHWC", "kiln::AveragePoolNHWC"] {
             table[op] = OperatorLowering(types: float32, lower: ChannelsLastLowerings.lowerPool)
         }

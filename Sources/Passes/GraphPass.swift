@@ -17,6 +17,7 @@ public struct GraphPass: Sendable {
 public enum PassManager {
     public static let standard: [GraphPass] = [
         .foldBatchNormalization, .fuseGelu, .fuseConvEpilogue, .fuseMatMulEpilogue, .channelsLast,
+        .fuseExpandDepthwise,
     ]
 
     /// The standard passes, without layout selection when the activations stay in the model's NCHW.

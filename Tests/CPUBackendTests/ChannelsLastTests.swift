@@ -155,6 +155,74 @@ struct ChannelsLastTests {
         try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
     }
 
+    /// Three inverted-residual shapes on x [n,8,30,64], each a 1x1 Conv whose only reader is a depthwise Conv:
+    /// 8 → 96 with Relu6, then 3x3 stride 1 with Relu6 (a: a graph output); from a, 96 → 40, then 3x3 stride 2
+    /// with a residual Add of the input r; from a, 96 → 16, then 3x3 with dilation 2. A row of the 96-wide
+    /// tensor is 24 KiB, so a band holds a few rows: 5 bands per image at stride 1, their shared rows carried.
+    @Test(
+        "fuses each 1x1 convolution into the depthwise one that alone reads it, with the same results",
+        arguments: [1, 2])
+    func expandDepthwise(batch n: Int) async throws {
+        var random = SeededGenerator(state: 23)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("Conv", ["x", "we1", "be1"], ["e1"], name: "e1"),
+                    NodeSpec("Clip", ["e1", "lo", "hi"], ["e1c"], name: "e1c"),
+                    NodeSpec(
+                        "Conv", ["e1c", "wd1", "bd1"], ["d1"], name: "d1",
+                        [("group", .int(96)), ("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec("Clip", ["d1", "lo", "hi"], ["a"], name: "a"),
+                    NodeSpec("Conv", ["a", "we2", "be2"], ["e2"], name: "e2"),
+                    NodeSpec(
+                        "Conv", ["e2", "wd2", "bd2"], ["d2"], name: "d2",
+                        [("group", .int(40)), ("strides", .ints([2, 2])), ("pads", .ints([1, 1, 1, 1]))]),
+                    NodeSpec("Add", ["d2", "r"], ["y2"], name: "y2"),
+                    NodeSpec("Conv", ["a", "we3"], ["e3"], name: "e3"),
+                    NodeSpec(
+                        "Conv", ["e3", "wd3"], ["y3"], name: "y3",
+                        [("group", .int(16)), ("dilations", .ints([2, 2])), ("pads", .ints([2, 2, 2, 2]))]),
+                ],
+                inputs: [
+                    ValueSpec("x", ElemType.float, [.value(n), 8, 30, 64]),
+                    ValueSpec("r", ElemType.float, [.value(n), 40, 15, 32]),
+                ],
+                outputs: [
+                    ValueSpec("a", ElemType.float, [.value(n), 96, 30, 64]),
+                    ValueSpec("y2", ElemType.float, [.value(n), 40, 15, 32]),
+                    ValueSpec("y3", ElemType.float, [.value(n), 16, 30, 64]),
+                ],
+                initializers: [
+                    .float("we1", [96, 8, 1, 1], values(96 * 8)), .float("be1", [96], values(96)),
+                    .float("wd1", [96, 1, 3, 3], values(96 * 9)), .float("bd1", [96], values(96)),
+                    .float("we2", [40, 96, 1, 1], values(40 * 96)), .float("be2", [40], values(40)),
+                    .float("wd2", [40, 1, 3, 3], values(40 * 9)), .float("bd2", [40], values(40)),
+                    .float("we3", [16, 96, 1, 1], values(16 * 96)), .float("wd3", [16, 1, 3, 3], values(16 * 9)),
+                    .float("lo", [], [0]), .float("hi", [], [6]),
+                ]))
+        let inputs = [bytes(values(n * 8 * 30 * 64)), bytes(values(n * 40 * 15 * 32))]
+        let (first, second) = (try TemporaryDirectory(), try TemporaryDirectory())
+        let nhwc = try await compile(model, target: native(layout: "NHWC"), in: first)
+        #expect(nhwc.manifest.passesApplied.contains("fuse-expand-depthwise: 3"))
+        #expect(nhwc.manifest.opCountsAfter["kiln::ExpandDepthwiseNHWC"] == 3)
+        #expect(nhwc.manifest.opCountsAfter["kiln::DepthwiseConvNHWC"] == nil)
+        let nchw = try await compile(model, target: native(layout: "NCHW"), in: second)
+        let got = try OpenedArtifact(path: try #require(nhwc.artifactPath)).loaded.run(inputs)
+        let expected = try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run(inputs)
+        #expect(got.count == 3)
+        for (name, (a, b)) in zip(["a", "y2", "y3"], zip(got, expected)) {
+            let (values, reference) = (floats(a), floats(b))
+            #expect(values.count == reference.count, "\(name)")
+            let scale = max(1, reference.map(abs).max() ?? 0)
+            let wrong = zip(values, reference).enumerated().filter { abs($0.element.0 - $0.element.1) > 1e-5 * scale }
+            #expect(
+                wrong.isEmpty, "\(name): \(wrong.count) elements differ, the first \(wrong.first.map { "\($0)" } ?? "")"
+            )
+        }
+        try expectSameBytesOnThreads(try #require(nhwc.artifactPath), inputs)
+    }
+
     @Test("refuses a layout it does not generate, naming the two it does")
     func unknownLayout() async throws {
         let directory = try TemporaryDirectory()

@@ -250,23 +250,33 @@ static size_t nhwc_group(const kk_conv_nhwc_params *p, size_t tiles, size_t pane
   return g;
 }
 
-void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
-                       float *scratch) {
+/* The job of a convolution: `zeros` a row of kernel_w * in_c zeros (read by taps in the padding). */
+static kk_nhwc_job nhwc_job(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
+                            const float *zeros) {
   size_t depth = p->kernel_h * p->kernel_w * p->in_c;
-  /* The row a tap in the padding reads: as long as the longest segment. */
-  memset(scratch, 0, p->kernel_w * p->in_c * sizeof(float));
-  kk_nhwc_job job = {p, x, w, bias, scratch, y, (p->out_h * p->out_w + KK_NHWC_MR - 1) / KK_NHWC_MR,
-                     (p->out_c + KK_NHWC_PANEL - 1) / KK_NHWC_PANEL, depth};
+  kk_nhwc_job job = {p, x, w, bias, zeros, y, (p->out_h * p->out_w + KK_NHWC_MR - 1) / KK_NHWC_MR,
+                     (p->out_c + KK_NHWC_PANEL - 1) / KK_NHWC_PANEL, depth, 1, 0};
   job.pointwise = p->kernel_h == 1 && p->kernel_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                   p->pad_left == 0 && p->in_h == p->out_h && p->in_w == p->out_w;
   job.group = nhwc_group(p, job.tiles, job.panels, depth);
-  size_t macs = p->batch * p->out_h * p->out_w * p->out_c * depth;
-  if (job.group == 1) {
-    kk_parallel_range(p->batch * job.tiles * job.panels, macs, KK_PARALLEL_MACS, nhwc_units, &job);
-  } else {
-    size_t groups = (job.tiles + job.group - 1) / job.group;
-    kk_parallel_range(p->batch * groups * job.panels * job.group, macs, KK_PARALLEL_MACS, nhwc_grouped_units, &job);
-  }
+  return job;
+}
+
+/* The job's units, and the function that runs a range of them. */
+static size_t nhwc_job_units(const kk_nhwc_job *job, void (**range)(void *, size_t, size_t)) {
+  *range = job->group == 1 ? nhwc_units : nhwc_grouped_units;
+  size_t per_image = job->group == 1 ? job->tiles : (job->tiles + job->group - 1) / job->group * job->group;
+  return job->p->batch * per_image * job->panels;
+}
+
+void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
+                       float *scratch) {
+  /* The row a tap in the padding reads: as long as the longest segment. */
+  memset(scratch, 0, p->kernel_w * p->in_c * sizeof(float));
+  kk_nhwc_job job = nhwc_job(p, x, w, bias, y, scratch);
+  void (*range)(void *, size_t, size_t);
+  size_t units = nhwc_job_units(&job, &range);
+  kk_parallel_range(units, p->batch * p->out_h * p->out_w * p->out_c * job.depth, KK_PARALLEL_MACS, range, &job);
 }
 
 /* Depthwise: output rows [first, last) of all images, each pixel's channels a vector at a time. */
@@ -388,6 +398,74 @@ void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const 
   size_t rows = p->batch * p->out_h;
   kk_parallel_range(rows, rows * p->out_w * p->in_c * p->kernel_h * p->kernel_w, (size_t)1 << 18, dw_nhwc_rows,
                     &job);
+}
+
+/* kiln::ExpandDepthwiseNHWC (Passes/FuseExpandDepthwise.swift): a 1x1 convolution `e` (stride 1, no padding,
+   no residual) whose output only the depthwise convolution `d` reads, as in MobileNet's inverted residual
+   blocks, where it is six times the width of the block's input. Its rows are made a band at a time into
+   scratch, just before the depthwise rows that read them, so the wide tensor never leaves L2: a band of `band`
+   output rows reads (band - 1) * stride + reach rows of it, and the rows the next band shares with this one are
+   moved to the front, not made again. The output rows are split into `chunks` runs, one per scratch slot of
+   `slot` floats (each run makes its first band's shared rows itself). */
+typedef struct {
+  const kk_conv_nhwc_params *e, *d;
+  const float *x, *we, *be, *wd, *bd;
+  float *y, *scratch;
+  size_t n, band, chunks, slot;
+} kk_xdw_job;
+
+static void xdw_chunk(void *context, size_t t) {
+  const kk_xdw_job *job = context;
+  const kk_conv_nhwc_params *e = job->e, *d = job->d;
+  size_t per = (d->out_h + job->chunks - 1) / job->chunks, first = t * per;
+  size_t last = first + per < d->out_h ? first + per : d->out_h;
+  size_t W = e->in_w, M = e->out_c, row = W * M;
+  ptrdiff_t reach = (ptrdiff_t)((d->kernel_h - 1) * d->dilation_h + 1), have0 = 0, have1 = 0;
+  float *band = job->scratch + t * job->slot;
+  for (size_t oh0 = first; oh0 < last; oh0 += job->band) {
+    size_t oh1 = oh0 + job->band < last ? oh0 + job->band : last;
+    /* The wide tensor's rows [r0, r1) that output rows [oh0, oh1) read. */
+    ptrdiff_t top = (ptrdiff_t)(oh0 * d->stride_h) - (ptrdiff_t)d->pad_top;
+    ptrdiff_t r0 = top < 0 ? 0 : top, r1 = (ptrdiff_t)((oh1 - 1) * d->stride_h) - (ptrdiff_t)d->pad_top + reach;
+    if (r1 > (ptrdiff_t)d->in_h) r1 = (ptrdiff_t)d->in_h;
+    if (r1 < r0) r1 = r0;
+    ptrdiff_t from = r0;
+    if (have0 <= r0 && r0 < have1) {
+      memmove(band, band + (size_t)(r0 - have0) * row, (size_t)(have1 - r0) * row * sizeof(float));
+      from = have1;
+    }
+    if (from < r1) {
+      kk_conv_nhwc_params pe = *e;
+      pe.batch = 1, pe.in_h = pe.out_h = (size_t)(r1 - from);
+      kk_nhwc_job expand = nhwc_job(&pe, job->x + (job->n * e->in_h + (size_t)from) * W * e->in_c, job->we, job->be,
+                                    band + (size_t)(from - r0) * row, 0);
+      void (*range)(void *, size_t, size_t);
+      size_t units = nhwc_job_units(&expand, &range);
+      range(&expand, 0, units);
+    }
+    have0 = r0, have1 = r1;
+    kk_conv_nhwc_params pd = *d;
+    pd.batch = 1, pd.in_h = (size_t)(r1 - r0), pd.out_h = oh1 - oh0, pd.pad_top = (size_t)(r0 - top);
+    size_t at = (job->n * d->out_h + oh0) * d->out_w * M;
+    if (d->residual) pd.residual = d->residual + at;
+    kk_dw_nhwc_job rows = {&pd, band, job->wd, job->bd, job->y + at};
+    dw_nhwc_rows(&rows, 0, oh1 - oh0);
+  }
+}
+
+void KK(expand_depthwise_nhwc_f32)(const kk_conv_nhwc_params *e, const float *we, const float *be,
+                                   const kk_conv_nhwc_params *d, const float *wd, const float *bd, const float *x,
+                                   float *y, float *scratch, size_t band, size_t chunks, size_t slot) {
+  size_t threads = (size_t)kiln_rt_threads();
+  size_t macs = e->in_h * e->in_w * e->out_c * (e->in_c + d->kernel_h * d->kernel_w);
+  kk_xdw_job job = {e, d, x, we, be, wd, bd, y, scratch, 0, band, 1, slot};
+  if (threads > 1 && macs >= KK_PARALLEL_MACS) job.chunks = chunks < d->out_h ? chunks : d->out_h;
+  for (job.n = 0; job.n < e->batch; job.n++) {
+    if (job.chunks == 1)
+      xdw_chunk(&job, 0);
+    else
+      kiln_rt_parallel(job.chunks, xdw_chunk, &job);
+  }
 }
 
 /* Winograd F(2x2, 3x3) for 3x3 convolutions of stride 1 (Lavin and Gray, 2016): each 2x2 block ("tile") of

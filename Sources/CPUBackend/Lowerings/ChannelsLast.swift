@@ -37,25 +37,74 @@ enum ChannelsLastLowerings {
         }
         let bias = node.inputs.count > 2 ? node.inputs[2].map { c.pointer($0) } : nil
         c.emit("  { kk_conv_nhwc_params p = {0};")
-        c.emit(
-            "    p.batch = \(xs[0]); p.in_h = \(xs[1]); p.in_w = \(xs[2]); p.in_c = \(xs[3]); p.out_h = \(ys[1]); p.out_w = \(ys[2]); p.out_c = \(ys[3]);"
-        )
-        c.emit(
-            "    p.kernel_h = \(window.kernel[0]); p.kernel_w = \(window.kernel[1]); p.stride_h = \(window.strides[0]); p.stride_w = \(window.strides[1]);"
-        )
-        c.emit(
-            "    p.dilation_h = \(window.dilations[0]); p.dilation_w = \(window.dilations[1]); p.pad_top = \(window.padBegin[0]); p.pad_left = \(window.padBegin[1]);"
-        )
-        if node.inputs.count > 3, let residual = node.inputs[3] { c.emit("    p.residual = \(c.pointer(residual));") }
-        if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
-            c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
-        }
+        emitParams(
+            &c, "p", input: xs, output: ys, window: window, residual: node.inputs.count > 3 ? node.inputs[3] : nil,
+            clamp: node.float("activation_min").flatMap { lo in node.float("activation_max").map { (lo, $0) } })
         if let kernel {
             c.emit("    KK(\(kernel))(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
         } else {
             c.emit(
                 "    KK(depthwise_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y))); }")
         }
+    }
+
+    /// The fields of the kk_conv_nhwc_params `name` for a convolution from `input` to `output` (NHWC shapes).
+    static func emitParams(
+        _ c: inout LoweringContext, _ name: String, input xs: [Int], output ys: [Int], window: ConvolutionWindow,
+        residual: ValueID?, clamp: (Float, Float)?
+    ) {
+        let p = name
+        c.emit(
+            "    \(p).batch = \(xs[0]); \(p).in_h = \(xs[1]); \(p).in_w = \(xs[2]); \(p).in_c = \(xs[3]); \(p).out_h = \(ys[1]); \(p).out_w = \(ys[2]); \(p).out_c = \(ys[3]);"
+        )
+        c.emit(
+            "    \(p).kernel_h = \(window.kernel[0]); \(p).kernel_w = \(window.kernel[1]); \(p).stride_h = \(window.strides[0]); \(p).stride_w = \(window.strides[1]);"
+        )
+        c.emit(
+            "    \(p).dilation_h = \(window.dilations[0]); \(p).dilation_w = \(window.dilations[1]); \(p).pad_top = \(window.padBegin[0]); \(p).pad_left = \(window.padBegin[1]);"
+        )
+        if let residual { c.emit("    \(p).residual = \(c.pointer(residual));") }
+        if let (lo, hi) = clamp {
+            c.emit("    \(p).clamp = 1; \(p).lo = \(CSource.float(lo)); \(p).hi = \(CSource.float(hi));")
+        }
+    }
+
+    /// Scratch slots of kiln::ExpandDepthwiseNHWC: runs of output rows that threads take in turn.
+    static let expandDepthwiseChunks = 4
+    /// Bytes of the wide tensor a band of output rows may read: with the band's inputs and outputs, L2's share.
+    static let expandDepthwiseBandBytes = 192 << 10
+
+    /// kiln::ExpandDepthwiseNHWC (Passes/FuseExpandDepthwise.swift): x [N, H, W, C], the 1x1 convolution's
+    /// packed weights and bias, the depthwise convolution's weights, bias and residual; the 1x1's activation
+    /// in expand_min/expand_max. The band is the most output rows whose rows of the wide tensor fit in
+    /// expandDepthwiseBandBytes (at least one).
+    static func lowerExpandDepthwise(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard node.inputs.count >= 5, let x = node.inputs[0], let we = node.inputs[1], let wd = node.inputs[3],
+            let y = node.outputs[0]
+        else { return }
+        let window = try window(c, node, index)
+        let (xs, ys) = (c.shape(x), c.shape(y))
+        let wide = [xs[0], xs[1], xs[2], ys[3]]
+        let reach = (window.kernel[0] - 1) * window.dilations[0] + 1
+        let rowFloats = xs[2] * ys[3]
+        func bandRows(_ band: Int) -> Int { min(xs[1], (band - 1) * window.strides[0] + reach) }
+        var band = 1
+        while band < ys[1], bandRows(band + 1) * rowFloats * 4 <= expandDepthwiseBandBytes { band += 1 }
+        let slot = bandRows(band) * rowFloats
+        c.scratchFloats = max(c.scratchFloats, expandDepthwiseChunks * slot)
+        let pointwise = ConvolutionWindow(
+            kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padBegin: [0, 0], padEnd: [0, 0])
+        c.emit("  { kk_conv_nhwc_params e = {0}, d = {0};")
+        emitParams(
+            &c, "e", input: xs, output: wide, window: pointwise, residual: nil,
+            clamp: node.float("expand_min").flatMap { lo in node.float("expand_max").map { (lo, $0) } })
+        emitParams(
+            &c, "d", input: wide, output: ys, window: window, residual: node.inputs.count > 5 ? node.inputs[5] : nil,
+            clamp: node.float("activation_min").flatMap { lo in node.float("activation_max").map { (lo, $0) } })
+        let (be, bd) = (node.inputs[2].map { c.pointer($0) } ?? "0", node.inputs[4].map { c.pointer($0) } ?? "0")
+        c.emit(
+            "    KK(expand_depthwise_nhwc_f32)(&e, \(c.pointer(we)), \(be), &d, \(c.pointer(wd)), \(bd), \(c.pointer(x)), \(c.pointer(y)), S, \(band), \(expandDepthwiseChunks), \(slot)); }"
+        )
     }
 
     /// kiln::MaxPoolNHWC and kiln::AveragePoolNHWC over [N, H, W, C].
