@@ -1,11 +1,20 @@
 import ModelIR
 
 extension GraphPass {
+    /// The wide tensor's size above which the pair is fused: the smallest L2 of the x86 targets (Zen 2 and 3).
+    /// A smaller one stays in L2 between the two kernels anyway, and the separate kernels split their work
+    /// over threads without the rows a fused band must make twice where two threads' runs of rows meet.
+    static let expandDepthwiseMinimumBytes = 512 << 10
+
     /// A 1x1 `kiln::ConvNHWC` (stride 1, no padding, no residual) whose output only a
     /// `kiln::DepthwiseConvNHWC` reads becomes one `kiln::ExpandDepthwiseNHWC`: MobileNet's inverted residual
     /// blocks widen their input six times before the depthwise convolution, and that wide tensor (4.8 MB at
     /// 112 x 112 x 96) no longer goes through memory. The kernel makes it a band of rows at a time in L2, just
-    /// before the depthwise rows that read it (conv_nhwc.c). Runs after `channels-last`; counts the pairs.
+    /// before the depthwise rows that read it (conv_nhwc.c); only where that tensor is larger than L2 (6 of
+    /// MobileNetV2's 16 blocks: those on 112 x 112, 56 x 56 and 28 x 28 maps). Then a 1x1 `kiln::ConvNHWC` (stride 1, no
+    /// padding) that alone reads such a node's output, the block's projection back to few channels, is taken
+    /// in as well, so the depthwise output stays in L2 too. Runs after `channels-last`; counts the nodes taken
+    /// in (an expansion or a projection each).
     public static let fuseExpandDepthwise = GraphPass(name: "fuse-expand-depthwise") { graph in
         var state = FusionState(graph)
         for index in graph.nodes.indices {
@@ -17,7 +26,8 @@ extension GraphPass {
             guard expand.qualifiedOpType == "kiln::ConvNHWC", expand.inputs.count >= 2, expand.inputs.count <= 3,
                 expand.ints("kernel_shape") == [1, 1], expand.ints("strides") == [1, 1],
                 expand.ints("dilations") == [1, 1], expand.ints("pads") == [0, 0, 0, 0],
-                depthwise.ints("kernel_shape")?.count == 2
+                depthwise.ints("kernel_shape")?.count == 2, let wide = depthwise.inputs[0],
+                let shape = graph[wide].type?.staticShape, shape.reduce(4, *) > Self.expandDepthwiseMinimumBytes
             else { continue }
             var attributes = depthwise.attributes
             attributes["expand_min"] = expand.attributes["activation_min"]
@@ -25,11 +35,31 @@ extension GraphPass {
             let inputs: [ValueID?] =
                 [expand.inputs[0], expand.inputs[1], expand.inputs.count > 2 ? expand.inputs[2] : nil]
                 + [depthwise.inputs[1], depthwise.inputs.count > 2 ? depthwise.inputs[2] : nil]
-                + (depthwise.inputs.count > 3 ? [depthwise.inputs[3]] : [])
+                + [depthwise.inputs.count > 3 ? depthwise.inputs[3] : nil]
             let fused = Node(
                 name: depthwise.name, opType: "ExpandDepthwiseNHWC", domain: "kiln", inputs: inputs,
                 outputs: depthwise.outputs, attributes: attributes)
             state.merge(fused, from: expandIndex, into: index, in: &graph)
+        }
+        // The block's projection: a 1x1 kiln::ConvNHWC (stride 1, no padding) that alone reads the fused node's
+        // output, with its bias, residual and activation.
+        for index in graph.nodes.indices where !state.removed.contains(index) {
+            let project = graph.nodes[index]
+            guard project.qualifiedOpType == "kiln::ConvNHWC", project.inputs.count >= 2,
+                project.ints("kernel_shape") == [1, 1], project.ints("strides") == [1, 1],
+                project.ints("dilations") == [1, 1], project.ints("pads") == [0, 0, 0, 0],
+                let blockIndex = state.soleProducer(of: project.inputs[0]),
+                graph.nodes[blockIndex].qualifiedOpType == "kiln::ExpandDepthwiseNHWC",
+                graph.nodes[blockIndex].inputs.count == 6
+            else { continue }
+            var block = graph.nodes[blockIndex]
+            block.inputs += [
+                project.inputs[1], project.inputs.count > 2 ? project.inputs[2] : nil,
+                project.inputs.count > 3 ? project.inputs[3] : nil,
+            ]
+            block.attributes["project_min"] = project.attributes["activation_min"]
+            block.attributes["project_max"] = project.attributes["activation_max"]
+            state.merge(block, from: blockIndex, into: index, in: &graph)
         }
         return state.finish(&graph)
     }

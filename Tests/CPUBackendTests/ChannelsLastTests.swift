@@ -155,12 +155,14 @@ struct ChannelsLastTests {
         try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
     }
 
-    /// Three inverted-residual shapes on x [n,8,30,64], each a 1x1 Conv whose only reader is a depthwise Conv:
-    /// 8 → 96 with Relu6, then 3x3 stride 1 with Relu6 (a: a graph output); from a, 96 → 40, then 3x3 stride 2
-    /// with a residual Add of the input r; from a, 96 → 16, then 3x3 with dilation 2. A row of the 96-wide
-    /// tensor is 24 KiB, so a band holds a few rows: 5 bands per image at stride 1, their shared rows carried.
+    /// Three inverted-residual shapes on x [n,8,30,64], each a 1x1 Conv whose only reader is a depthwise Conv
+    /// and whose output is larger than L2: 8 → 96 with Relu6, then 3x3 stride 1 with Relu6 (a: a graph output);
+    /// from a, 96 → 72, then 3x3 stride 2 with a residual Add of the input r, then the projection, a 1x1 Conv
+    /// 72 → 24 with bias, residual q and Relu; from a, 96 → 72, then 3x3 with dilation 2. And one that stays two
+    /// nodes: from a, 96 → 8 (its 61 KiB output fits in L2), then 3x3. A row of the 96-wide tensor is 24 KiB, so
+    /// a band holds a few rows: 5 bands per image at stride 1, their shared rows carried.
     @Test(
-        "fuses each 1x1 convolution into the depthwise one that alone reads it, with the same results",
+        "fuses a 1x1 convolution into the depthwise one that alone reads its large output, with the same results",
         arguments: [1, 2])
     func expandDepthwise(batch n: Int) async throws {
         var random = SeededGenerator(state: 23)
@@ -177,41 +179,54 @@ struct ChannelsLastTests {
                     NodeSpec("Conv", ["a", "we2", "be2"], ["e2"], name: "e2"),
                     NodeSpec(
                         "Conv", ["e2", "wd2", "bd2"], ["d2"], name: "d2",
-                        [("group", .int(40)), ("strides", .ints([2, 2])), ("pads", .ints([1, 1, 1, 1]))]),
+                        [("group", .int(72)), ("strides", .ints([2, 2])), ("pads", .ints([1, 1, 1, 1]))]),
                     NodeSpec("Add", ["d2", "r"], ["y2"], name: "y2"),
+                    NodeSpec("Conv", ["y2", "wp", "bp"], ["p"], name: "p"),
+                    NodeSpec("Add", ["p", "q"], ["pq"], name: "pq"),
+                    NodeSpec("Relu", ["pq"], ["y4"], name: "y4"),
+                    NodeSpec("Conv", ["a", "we4"], ["e4"], name: "e4"),
+                    NodeSpec(
+                        "Conv", ["e4", "wd4"], ["y5"], name: "y5", [("group", .int(8)), ("pads", .ints([1, 1, 1, 1]))]),
                     NodeSpec("Conv", ["a", "we3"], ["e3"], name: "e3"),
                     NodeSpec(
                         "Conv", ["e3", "wd3"], ["y3"], name: "y3",
-                        [("group", .int(16)), ("dilations", .ints([2, 2])), ("pads", .ints([2, 2, 2, 2]))]),
+                        [("group", .int(72)), ("dilations", .ints([2, 2])), ("pads", .ints([2, 2, 2, 2]))]),
                 ],
                 inputs: [
                     ValueSpec("x", ElemType.float, [.value(n), 8, 30, 64]),
-                    ValueSpec("r", ElemType.float, [.value(n), 40, 15, 32]),
+                    ValueSpec("r", ElemType.float, [.value(n), 72, 15, 32]),
+                    ValueSpec("q", ElemType.float, [.value(n), 24, 15, 32]),
                 ],
                 outputs: [
                     ValueSpec("a", ElemType.float, [.value(n), 96, 30, 64]),
-                    ValueSpec("y2", ElemType.float, [.value(n), 40, 15, 32]),
-                    ValueSpec("y3", ElemType.float, [.value(n), 16, 30, 64]),
+                    ValueSpec("y4", ElemType.float, [.value(n), 24, 15, 32]),
+                    ValueSpec("y3", ElemType.float, [.value(n), 72, 30, 64]),
+                    ValueSpec("y5", ElemType.float, [.value(n), 8, 30, 64]),
                 ],
                 initializers: [
                     .float("we1", [96, 8, 1, 1], values(96 * 8)), .float("be1", [96], values(96)),
                     .float("wd1", [96, 1, 3, 3], values(96 * 9)), .float("bd1", [96], values(96)),
-                    .float("we2", [40, 96, 1, 1], values(40 * 96)), .float("be2", [40], values(40)),
-                    .float("wd2", [40, 1, 3, 3], values(40 * 9)), .float("bd2", [40], values(40)),
-                    .float("we3", [16, 96, 1, 1], values(16 * 96)), .float("wd3", [16, 1, 3, 3], values(16 * 9)),
-                    .float("lo", [], [0]), .float("hi", [], [6]),
+                    .float("we2", [72, 96, 1, 1], values(72 * 96)), .float("be2", [72], values(72)),
+                    .float("wd2", [72, 1, 3, 3], values(72 * 9)), .float("bd2", [72], values(72)),
+                    .float("we3", [72, 96, 1, 1], values(72 * 96)), .float("wd3", [72, 1, 3, 3], values(72 * 9)),
+                    .float("we4", [8, 96, 1, 1], values(8 * 96)), .float("wd4", [8, 1, 3, 3], values(8 * 9)),
+                    .float("lo", [], [0]), .float("hi", [], [6]), .float("wp", [24, 72, 1, 1], values(24 * 72)),
+                    .float("bp", [24], values(24)),
                 ]))
-        let inputs = [bytes(values(n * 8 * 30 * 64)), bytes(values(n * 40 * 15 * 32))]
+        let inputs = [
+            bytes(values(n * 8 * 30 * 64)), bytes(values(n * 72 * 15 * 32)), bytes(values(n * 24 * 15 * 32)),
+        ]
         let (first, second) = (try TemporaryDirectory(), try TemporaryDirectory())
         let nhwc = try await compile(model, target: native(layout: "NHWC"), in: first)
-        #expect(nhwc.manifest.passesApplied.contains("fuse-expand-depthwise: 3"))
+        #expect(nhwc.manifest.passesApplied.contains("fuse-expand-depthwise: 4"))
         #expect(nhwc.manifest.opCountsAfter["kiln::ExpandDepthwiseNHWC"] == 3)
-        #expect(nhwc.manifest.opCountsAfter["kiln::DepthwiseConvNHWC"] == nil)
+        #expect(nhwc.manifest.opCountsAfter["kiln::DepthwiseConvNHWC"] == 1, "e4 and d4: a small wide tensor")
+        #expect(nhwc.manifest.opCountsAfter["kiln::ConvNHWC"] == 1, "e4 alone")
         let nchw = try await compile(model, target: native(layout: "NCHW"), in: second)
         let got = try OpenedArtifact(path: try #require(nhwc.artifactPath)).loaded.run(inputs)
         let expected = try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run(inputs)
-        #expect(got.count == 3)
-        for (name, (a, b)) in zip(["a", "y2", "y3"], zip(got, expected)) {
+        #expect(got.count == 4)
+        for (name, (a, b)) in zip(["a", "y4", "y3", "y5"], zip(got, expected)) {
             let (values, reference) = (floats(a), floats(b))
             #expect(values.count == reference.count, "\(name)")
             let scale = max(1, reference.map(abs).max() ?? 0)

@@ -406,12 +406,15 @@ void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const 
    scratch, just before the depthwise rows that read them, so the wide tensor never leaves L2: a band of `band`
    output rows reads (band - 1) * stride + reach rows of it, and the rows the next band shares with this one are
    moved to the front, not made again. The output rows are split into `chunks` runs, one per scratch slot of
-   `slot` floats (each run makes its first band's shared rows itself). */
+   `slot` floats (each run makes its first band's shared rows itself). With a projection `pj` (the block's 1x1
+   convolution back to few channels, the only reader of the depthwise output), a band's depthwise rows go to a
+   second slot of `mid` floats and the projection makes the band's output rows from there, so neither wide
+   tensor leaves L2. */
 typedef struct {
-  const kk_conv_nhwc_params *e, *d;
-  const float *x, *we, *be, *wd, *bd;
+  const kk_conv_nhwc_params *e, *d, *pj;
+  const float *x, *we, *be, *wd, *bd, *wp, *bp;
   float *y, *scratch;
-  size_t n, band, chunks, slot;
+  size_t n, band, chunks, slot, mid;
 } kk_xdw_job;
 
 static void xdw_chunk(void *context, size_t t) {
@@ -448,18 +451,36 @@ static void xdw_chunk(void *context, size_t t) {
     pd.batch = 1, pd.in_h = (size_t)(r1 - r0), pd.out_h = oh1 - oh0, pd.pad_top = (size_t)(r0 - top);
     size_t at = (job->n * d->out_h + oh0) * d->out_w * M;
     if (d->residual) pd.residual = d->residual + at;
-    kk_dw_nhwc_job rows = {&pd, band, job->wd, job->bd, job->y + at};
+    float *mid = job->scratch + job->chunks * job->slot + t * job->mid;
+    kk_dw_nhwc_job rows = {&pd, band, job->wd, job->bd, job->pj ? mid : job->y + at};
     dw_nhwc_rows(&rows, 0, oh1 - oh0);
+    if (job->pj) {
+      kk_conv_nhwc_params pp = *job->pj;
+      pp.batch = 1, pp.in_h = pp.out_h = oh1 - oh0;
+      size_t out = (job->n * d->out_h + oh0) * d->out_w * pp.out_c;
+      if (pp.residual) pp.residual += out;
+      kk_nhwc_job project = nhwc_job(&pp, mid, job->wp, job->bp, job->y + out, 0);
+      void (*range)(void *, size_t, size_t);
+      size_t units = nhwc_job_units(&project, &range);
+      range(&project, 0, units);
+    }
   }
 }
 
 void KK(expand_depthwise_nhwc_f32)(const kk_conv_nhwc_params *e, const float *we, const float *be,
-                                   const kk_conv_nhwc_params *d, const float *wd, const float *bd, const float *x,
-                                   float *y, float *scratch, size_t band, size_t chunks, size_t slot) {
+                                   const kk_conv_nhwc_params *d, const float *wd, const float *bd,
+                                   const kk_conv_nhwc_params *pj, const float *wp, const float *bp, const float *x,
+                                   float *y, float *scratch, size_t band, size_t chunks, size_t slot, size_t mid) {
   size_t threads = (size_t)kiln_rt_threads();
-  size_t macs = e->in_h * e->in_w * e->out_c * (e->in_c + d->kernel_h * d->kernel_w);
-  kk_xdw_job job = {e, d, x, we, be, wd, bd, y, scratch, 0, band, 1, slot};
-  if (threads > 1 && macs >= KK_PARALLEL_MACS) job.chunks = chunks < d->out_h ? chunks : d->out_h;
+  size_t macs = e->in_h * e->in_w * e->out_c * (e->in_c + d->kernel_h * d->kernel_w) +
+                (pj ? d->out_h * d->out_w * pj->in_c * pj->out_c : 0);
+  kk_xdw_job job = {e, d, pj, x, we, be, wd, bd, wp, bp, y, scratch, 0, band, chunks, slot, mid};
+  job.chunks = 1;
+  /* One run of rows per thread: each run makes the rows it shares with the one before a second time. */
+  if (threads > 1 && macs >= KK_PARALLEL_MACS) {
+    job.chunks = chunks < threads ? chunks : threads;
+    if (job.chunks > d->out_h) job.chunks = d->out_h;
+  }
   for (job.n = 0; job.n < e->batch; job.n++) {
     if (job.chunks == 1)
       xdw_chunk(&job, 0);

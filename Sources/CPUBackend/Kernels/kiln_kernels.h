@@ -251,10 +251,14 @@ void KK(depthwise_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const 
                             float *y);
 /* A 1x1 convolution e (weights as conv_nhwc_f32's, no residual) into the depthwise convolution d, whose input
    is e's output (e->out_c channels), without that tensor: it is made `band` output rows at a time into one of
-   `chunks` scratch slots of `slot` floats each (at least ((band - 1) * stride_h + reach) * in_w * out_c of e). */
+   `chunks` scratch slots of `slot` floats each (at least ((band - 1) * stride_h + reach) * in_w * out_c of e).
+   With pj (else NULL), the 1x1 convolution pj (stride 1, weights wp, bias bp, its own residual and clamp) of
+   d's output too, which then goes a band at a time through `chunks` more slots of `mid` floats (band * out_w *
+   out_c of d) after the first ones; y is then pj's output. */
 void KK(expand_depthwise_nhwc_f32)(const kk_conv_nhwc_params *e, const float *we, const float *be,
-                                   const kk_conv_nhwc_params *d, const float *wd, const float *bd, const float *x,
-                                   float *y, float *scratch, size_t band, size_t chunks, size_t slot);
+                                   const kk_conv_nhwc_params *d, const float *wd, const float *bd,
+                                   const kk_conv_nhwc_params *pj, const float *wp, const float *bp, const float *x,
+                                   float *y, float *scratch, size_t band, size_t chunks, size_t slot, size_t mid);
 /* 3x3, stride 1, group 1 by Winograd F(2x2, 3x3): u = G g Gᵀ packed as [16][panel][2][in_c][16]. Scratch: 16 *
    tiles rounded up to 12 * (in_c + 32 * panels) + in_c floats, tiles = batch * ceil(out_h / 2) * ceil(out_w / 2). */
 void KK(conv_winograd_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *u, const float *bias,

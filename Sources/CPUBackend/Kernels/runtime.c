@@ -32,6 +32,9 @@ ptrdiff_t read(int, void *, size_t);
 int close(int);
 void *malloc(size_t);
 void free(void *);
+int posix_memalign(void **, size_t, size_t);
+int madvise(void *, size_t, int);
+#define KILN_MADV_HUGEPAGE 14 /* Linux; elsewhere the call fails and changes nothing */
 typedef struct {
   const char *dli_fname;
   void *dli_fbase;
@@ -63,6 +66,7 @@ int pthread_cond_init(kiln_pthread_sync *, const void *);
 int pthread_cond_destroy(kiln_pthread_sync *);
 int pthread_cond_wait(kiln_pthread_sync *, kiln_pthread_sync *);
 int pthread_cond_broadcast(kiln_pthread_sync *);
+int sched_yield(void);
 #define KILN_MAX_THREADS 64
 /* glibc's clock_gettime takes a struct of two longs on every architecture (the 32-bit symbol too). */
 typedef struct {
@@ -125,12 +129,19 @@ static void pool_drain(kiln_pool *pool) {
 #define KILN_CALLER_SPINS KILN_SPINS
 #endif
 
-static inline void spin_pause(void) {
+/* One step of a watch loop: a pause, and every KILN_YIELD_SPINS steps a sched_yield, so that a watcher sharing
+   its CPU with the thread it waits for (more threads asked for than CPUs, or a container of one CPU) hands the
+   CPU over instead of spinning out its time slice; with a CPU to itself the call returns at once. */
+#ifndef KILN_YIELD_SPINS
+#define KILN_YIELD_SPINS 256
+#endif
+static inline void spin_pause(int spin) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__) || (defined(__arm__) && __ARM_ARCH >= 7)
   __asm__ __volatile__("yield");
 #endif
+  if (spin % KILN_YIELD_SPINS == KILN_YIELD_SPINS - 1) sched_yield();
 }
 
 static void *pool_worker(void *argument) {
@@ -141,7 +152,7 @@ static void *pool_worker(void *argument) {
       if (__atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE) != seen ||
           __atomic_load_n(&pool->stopping, __ATOMIC_RELAXED))
         break;
-      spin_pause();
+      spin_pause(spin);
     }
     pthread_mutex_lock(&pool->lock);
     while (pool->generation == seen && !pool->stopping) pthread_cond_wait(&pool->wake, &pool->lock);
@@ -199,7 +210,7 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
        and below for its job's last task, before it sleeps: a sleep and a wake-up cost tens of microseconds,
        more than most of a model's steps take from the second thread. */
     for (int spin = 0; spin < KILN_CALLER_SPINS && __atomic_load_n(&pool->active, __ATOMIC_ACQUIRE) > 0; spin++)
-      spin_pause();
+      spin_pause(spin);
     pthread_mutex_lock(&pool->lock);
     while (__atomic_load_n(&pool->active, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&pool->finished, &pool->lock);
     pool->task = task;
@@ -212,7 +223,7 @@ void kiln_rt_parallel(size_t tasks, void (*task)(void *, size_t), void *context)
     pthread_mutex_unlock(&pool->lock);
     pool_drain(pool);
     for (int spin = 0; spin < KILN_CALLER_SPINS && __atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks; spin++)
-      spin_pause();
+      spin_pause(spin);
     if (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks) {
       pthread_mutex_lock(&pool->lock);
       while (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < tasks) pthread_cond_wait(&pool->finished, &pool->lock);
@@ -302,13 +313,26 @@ static void describe_missing(unsigned missing, char *out, size_t size) {
   out[used] = 0;
 }
 
-/* 64-byte aligned blocks on top of the system allocator; the original pointer sits just before. */
+/* 64-byte aligned blocks on top of the system allocator; the original pointer sits just before. Blocks of
+   4 MiB or more (the weights, the arena) start on a 2 MiB boundary and ask Linux for transparent huge pages
+   (where THP is "madvise", as on Debian, malloc's pages are 4 KiB): a layer streaming megabytes of weights
+   or activations then needs one TLB entry per 2 MiB instead of 512. */
+#define KILN_HUGE_BYTES ((size_t)2 << 20)
 static void *aligned(size_t bytes) {
   size_t total = bytes + 64 + sizeof(void *);
 #if defined(_WIN32)
   uint8_t *raw = HeapAlloc(GetProcessHeap(), 0, total);
 #else
-  uint8_t *raw = malloc(total);
+  uint8_t *raw = NULL;
+  if (total >= 2 * KILN_HUGE_BYTES) {
+    size_t rounded = (total + KILN_HUGE_BYTES - 1) / KILN_HUGE_BYTES * KILN_HUGE_BYTES;
+    void *block = NULL;
+    if (posix_memalign(&block, KILN_HUGE_BYTES, rounded) == 0 && block) {
+      (void)madvise(block, rounded, KILN_MADV_HUGEPAGE);
+      raw = block;
+    }
+  }
+  if (!raw) raw = malloc(total);
 #endif
   if (!raw) return NULL;
   uintptr_t start = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;

@@ -74,37 +74,53 @@ enum ChannelsLastLowerings {
     /// Bytes of the wide tensor a band of output rows may read: with the band's inputs and outputs, L2's share.
     static let expandDepthwiseBandBytes = 192 << 10
 
-    /// kiln::ExpandDepthwiseNHWC (Passes/FuseExpandDepthwise.swift): x [N, H, W, C], the 1x1 convolution's
-    /// packed weights and bias, the depthwise convolution's weights, bias and residual; the 1x1's activation
-    /// in expand_min/expand_max. The band is the most output rows whose rows of the wide tensor fit in
-    /// expandDepthwiseBandBytes (at least one).
+    /// kiln::ExpandDepthwiseNHWC (Passes/FuseExpandDepthwise.swift): x [N, H, W, C], then the 1x1
+    /// convolution's packed weights and bias, the depthwise convolution's weights, bias and residual, and when
+    /// the block's projection is taken in too, its packed weights, bias and residual (absent ones nil); the
+    /// 1x1's activation in expand_min/expand_max, the projection's in project_min/project_max. The band is the
+    /// most output rows whose rows of the wide tensor fit in expandDepthwiseBandBytes (at least one).
     static func lowerExpandDepthwise(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
-        guard node.inputs.count >= 5, let x = node.inputs[0], let we = node.inputs[1], let wd = node.inputs[3],
-            let y = node.outputs[0]
-        else { return }
+        func input(_ slot: Int) -> ValueID? { node.inputs.count > slot ? node.inputs[slot] : nil }
+        guard let x = input(0), let we = input(1), let wd = input(3), let y = node.outputs[0] else { return }
         let window = try window(c, node, index)
         let (xs, ys) = (c.shape(x), c.shape(y))
-        let wide = [xs[0], xs[1], xs[2], ys[3]]
+        let projection = input(6)
+        // The wide tensor; the depthwise output (mid channels, the projection's input when there is one).
+        let channels = c.shape(wd).last ?? 0
+        let wide = [xs[0], xs[1], xs[2], channels]
+        let depthwiseOut = [ys[0], ys[1], ys[2], channels]
         let reach = (window.kernel[0] - 1) * window.dilations[0] + 1
-        let rowFloats = xs[2] * ys[3]
+        let rowFloats = xs[2] * channels
         func bandRows(_ band: Int) -> Int { min(xs[1], (band - 1) * window.strides[0] + reach) }
         var band = 1
         while band < ys[1], bandRows(band + 1) * rowFloats * 4 <= expandDepthwiseBandBytes { band += 1 }
         let slot = bandRows(band) * rowFloats
-        c.scratchFloats = max(c.scratchFloats, expandDepthwiseChunks * slot)
+        let mid = projection == nil ? 0 : band * ys[2] * channels
+        c.scratchFloats = max(c.scratchFloats, expandDepthwiseChunks * (slot + mid))
         let pointwise = ConvolutionWindow(
             kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padBegin: [0, 0], padEnd: [0, 0])
-        c.emit("  { kk_conv_nhwc_params e = {0}, d = {0};")
+        func clamp(_ lo: String, _ hi: String) -> (Float, Float)? {
+            node.float(lo).flatMap { lo in node.float(hi).map { (lo, $0) } }
+        }
+        c.emit("  { kk_conv_nhwc_params e = {0}, d = {0}, j = {0};")
         emitParams(
             &c, "e", input: xs, output: wide, window: pointwise, residual: nil,
-            clamp: node.float("expand_min").flatMap { lo in node.float("expand_max").map { (lo, $0) } })
+            clamp: clamp("expand_min", "expand_max"))
         emitParams(
-            &c, "d", input: wide, output: ys, window: window, residual: node.inputs.count > 5 ? node.inputs[5] : nil,
-            clamp: node.float("activation_min").flatMap { lo in node.float("activation_max").map { (lo, $0) } })
-        let (be, bd) = (node.inputs[2].map { c.pointer($0) } ?? "0", node.inputs[4].map { c.pointer($0) } ?? "0")
-        c.emit(
-            "    KK(expand_depthwise_nhwc_f32)(&e, \(c.pointer(we)), \(be), &d, \(c.pointer(wd)), \(bd), \(c.pointer(x)), \(c.pointer(y)), S, \(band), \(expandDepthwiseChunks), \(slot)); }"
-        )
+            &c, "d", input: wide, output: depthwiseOut, window: window, residual: input(5),
+            clamp: clamp("activation_min", "activation_max"))
+        if projection != nil {
+            emitParams(
+                &c, "j", input: depthwiseOut, output: ys, window: pointwise, residual: input(8),
+                clamp: clamp("project_min", "project_max"))
+        }
+        func pointer(_ id: ValueID?) -> String { id.map { c.pointer($0) } ?? "0" }
+        let arguments = [
+            "&e", pointer(we), pointer(input(2)), "&d", pointer(wd), pointer(input(4)),
+            projection == nil ? "0" : "&j", pointer(projection), pointer(input(7)), pointer(x), pointer(y), "S",
+            "\(band)", "\(expandDepthwiseChunks)", "\(slot)", "\(mid)",
+        ]
+        c.emit("    KK(expand_depthwise_nhwc_f32)(\(arguments.joined(separator: ", "))); }")
     }
 
     /// kiln::MaxPoolNHWC and kiln::AveragePoolNHWC over [N, H, W, C].
