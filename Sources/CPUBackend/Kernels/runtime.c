@@ -318,13 +318,16 @@ static void describe_missing(unsigned missing, char *out, size_t size) {
    (where THP is "madvise", as on Debian, malloc's pages are 4 KiB): a layer streaming megabytes of weights
    or activations then needs one TLB entry per 2 MiB instead of 512. */
 #define KILN_HUGE_BYTES ((size_t)2 << 20)
+#ifndef KILN_HUGE_PAGES
+#define KILN_HUGE_PAGES 1 /* -DKILN_HUGE_PAGES=0 for A/B runs (benchmarks/ab-kernels.sh) */
+#endif
 static void *aligned(size_t bytes) {
   size_t total = bytes + 64 + sizeof(void *);
 #if defined(_WIN32)
   uint8_t *raw = HeapAlloc(GetProcessHeap(), 0, total);
 #else
   uint8_t *raw = NULL;
-  if (total >= 2 * KILN_HUGE_BYTES) {
+  if (KILN_HUGE_PAGES && total >= 2 * KILN_HUGE_BYTES) {
     size_t rounded = (total + KILN_HUGE_BYTES - 1) / KILN_HUGE_BYTES * KILN_HUGE_BYTES;
     void *block = NULL;
     if (posix_memalign(&block, KILN_HUGE_BYTES, rounded) == 0 && block) {
