@@ -17,25 +17,31 @@ extension GraphPass {
     /// in (an expansion or a projection each).
     public static let fuseExpandDepthwise = GraphPass(name: "fuse-expand-depthwise") { graph in
         var state = FusionState(graph)
+        /// A 1x1 kiln::ConvNHWC of stride 1 without padding: output pixel m reads input pixel m.
+        func isPointwise(_ node: Node) -> Bool {
+            node.qualifiedOpType == "kiln::ConvNHWC" && node.inputs.count >= 2 && node.ints("kernel_shape") == [1, 1]
+                && node.ints("strides") == [1, 1] && node.ints("dilations") == [1, 1]
+                && node.ints("pads") == [0, 0, 0, 0]
+        }
+        /// Input `slot` of `node`, nil past its last.
+        func input(_ node: Node, _ slot: Int) -> ValueID? { node.inputs.count > slot ? node.inputs[slot] : nil }
         for index in graph.nodes.indices {
             let depthwise = graph.nodes[index]
             guard depthwise.qualifiedOpType == "kiln::DepthwiseConvNHWC", depthwise.inputs.count >= 2,
                 let expandIndex = state.soleProducer(of: depthwise.inputs[0])
             else { continue }
             let expand = graph.nodes[expandIndex]
-            guard expand.qualifiedOpType == "kiln::ConvNHWC", expand.inputs.count >= 2, expand.inputs.count <= 3,
-                expand.ints("kernel_shape") == [1, 1], expand.ints("strides") == [1, 1],
-                expand.ints("dilations") == [1, 1], expand.ints("pads") == [0, 0, 0, 0],
-                depthwise.ints("kernel_shape")?.count == 2, let wide = depthwise.inputs[0],
+            guard isPointwise(expand), expand.inputs.count <= 3, depthwise.ints("kernel_shape")?.count == 2,
+                let wide = depthwise.inputs[0],
                 let shape = graph[wide].type?.staticShape, shape.reduce(4, *) > Self.expandDepthwiseMinimumBytes
             else { continue }
             var attributes = depthwise.attributes
             attributes["expand_min"] = expand.attributes["activation_min"]
             attributes["expand_max"] = expand.attributes["activation_max"]
-            let inputs: [ValueID?] =
-                [expand.inputs[0], expand.inputs[1], expand.inputs.count > 2 ? expand.inputs[2] : nil]
-                + [depthwise.inputs[1], depthwise.inputs.count > 2 ? depthwise.inputs[2] : nil]
-                + [depthwise.inputs.count > 3 ? depthwise.inputs[3] : nil]
+            let inputs = [
+                expand.inputs[0], expand.inputs[1], input(expand, 2), depthwise.inputs[1], input(depthwise, 2),
+                input(depthwise, 3),
+            ]
             let fused = Node(
                 name: depthwise.name, opType: "ExpandDepthwiseNHWC", domain: "kiln", inputs: inputs,
                 outputs: depthwise.outputs, attributes: attributes)
@@ -45,18 +51,12 @@ extension GraphPass {
         // output, with its bias, residual and activation.
         for index in graph.nodes.indices where !state.removed.contains(index) {
             let project = graph.nodes[index]
-            guard project.qualifiedOpType == "kiln::ConvNHWC", project.inputs.count >= 2,
-                project.ints("kernel_shape") == [1, 1], project.ints("strides") == [1, 1],
-                project.ints("dilations") == [1, 1], project.ints("pads") == [0, 0, 0, 0],
-                let blockIndex = state.soleProducer(of: project.inputs[0]),
+            guard isPointwise(project), let blockIndex = state.soleProducer(of: project.inputs[0]),
                 graph.nodes[blockIndex].qualifiedOpType == "kiln::ExpandDepthwiseNHWC",
                 graph.nodes[blockIndex].inputs.count == 6
             else { continue }
             var block = graph.nodes[blockIndex]
-            block.inputs += [
-                project.inputs[1], project.inputs.count > 2 ? project.inputs[2] : nil,
-                project.inputs.count > 3 ? project.inputs[3] : nil,
-            ]
+            block.inputs += [project.inputs[1], input(project, 2), input(project, 3)]
             block.attributes["project_min"] = project.attributes["activation_min"]
             block.attributes["project_max"] = project.attributes["activation_max"]
             state.merge(block, from: blockIndex, into: index, in: &graph)

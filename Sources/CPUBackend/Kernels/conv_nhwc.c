@@ -269,6 +269,14 @@ static size_t nhwc_job_units(const kk_nhwc_job *job, void (**range)(void *, size
   return job->p->batch * per_image * job->panels;
 }
 
+/* A pointwise convolution (its padding zeros never read) on this thread alone: inside a task of a fused kernel. */
+static void nhwc_serial(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y) {
+  kk_nhwc_job job = nhwc_job(p, x, w, bias, y, 0);
+  void (*range)(void *, size_t, size_t);
+  size_t units = nhwc_job_units(&job, &range);
+  range(&job, 0, units);
+}
+
 void KK(conv_nhwc_f32)(const kk_conv_nhwc_params *p, const float *x, const float *w, const float *bias, float *y,
                        float *scratch) {
   /* The row a tap in the padding reads: as long as the longest segment. */
@@ -440,11 +448,8 @@ static void xdw_chunk(void *context, size_t t) {
     if (from < r1) {
       kk_conv_nhwc_params pe = *e;
       pe.batch = 1, pe.in_h = pe.out_h = (size_t)(r1 - from);
-      kk_nhwc_job expand = nhwc_job(&pe, job->x + (job->n * e->in_h + (size_t)from) * W * e->in_c, job->we, job->be,
-                                    band + (size_t)(from - r0) * row, 0);
-      void (*range)(void *, size_t, size_t);
-      size_t units = nhwc_job_units(&expand, &range);
-      range(&expand, 0, units);
+      nhwc_serial(&pe, job->x + (job->n * e->in_h + (size_t)from) * W * e->in_c, job->we, job->be,
+                  band + (size_t)(from - r0) * row);
     }
     have0 = r0, have1 = r1;
     kk_conv_nhwc_params pd = *d;
@@ -459,10 +464,7 @@ static void xdw_chunk(void *context, size_t t) {
       pp.batch = 1, pp.in_h = pp.out_h = oh1 - oh0;
       size_t out = (job->n * d->out_h + oh0) * d->out_w * pp.out_c;
       if (pp.residual) pp.residual += out;
-      kk_nhwc_job project = nhwc_job(&pp, mid, job->wp, job->bp, job->y + out, 0);
-      void (*range)(void *, size_t, size_t);
-      size_t units = nhwc_job_units(&project, &range);
-      range(&project, 0, units);
+      nhwc_serial(&pp, mid, job->wp, job->bp, job->y + out);
     }
   }
 }

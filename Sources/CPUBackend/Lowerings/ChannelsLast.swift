@@ -39,13 +39,18 @@ enum ChannelsLastLowerings {
         c.emit("  { kk_conv_nhwc_params p = {0};")
         emitParams(
             &c, "p", input: xs, output: ys, window: window, residual: node.inputs.count > 3 ? node.inputs[3] : nil,
-            clamp: node.float("activation_min").flatMap { lo in node.float("activation_max").map { (lo, $0) } })
+            clamp: clamp(node, "activation_min", "activation_max"))
         if let kernel {
             c.emit("    KK(\(kernel))(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
         } else {
             c.emit(
                 "    KK(depthwise_nhwc_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y))); }")
         }
+    }
+
+    /// The bounds in attributes `lo` and `hi`, when the node has both.
+    static func clamp(_ node: Node, _ lo: String, _ hi: String) -> (Float, Float)? {
+        node.float(lo).flatMap { lo in node.float(hi).map { (lo, $0) } }
     }
 
     /// The fields of the kk_conv_nhwc_params `name` for a convolution from `input` to `output` (NHWC shapes).
@@ -99,20 +104,17 @@ enum ChannelsLastLowerings {
         c.scratchFloats = max(c.scratchFloats, expandDepthwiseChunks * (slot + mid))
         let pointwise = ConvolutionWindow(
             kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padBegin: [0, 0], padEnd: [0, 0])
-        func clamp(_ lo: String, _ hi: String) -> (Float, Float)? {
-            node.float(lo).flatMap { lo in node.float(hi).map { (lo, $0) } }
-        }
         c.emit("  { kk_conv_nhwc_params e = {0}, d = {0}, j = {0};")
         emitParams(
             &c, "e", input: xs, output: wide, window: pointwise, residual: nil,
-            clamp: clamp("expand_min", "expand_max"))
+            clamp: clamp(node, "expand_min", "expand_max"))
         emitParams(
             &c, "d", input: wide, output: depthwiseOut, window: window, residual: input(5),
-            clamp: clamp("activation_min", "activation_max"))
+            clamp: clamp(node, "activation_min", "activation_max"))
         if projection != nil {
             emitParams(
                 &c, "j", input: depthwiseOut, output: ys, window: pointwise, residual: input(8),
-                clamp: clamp("project_min", "project_max"))
+                clamp: clamp(node, "project_min", "project_max"))
         }
         func pointer(_ id: ValueID?) -> String { id.map { c.pointer($0) } ?? "0" }
         let arguments = [
