@@ -381,8 +381,9 @@ struct StopTests {
         runner.pollEvery = .milliseconds(50)
         let running = Task { [runner] in try await runner.runNext() }
         let index = Stage.allCases.firstIndex(of: stage)!
-        // Nine cold builds share two cores here: reaching pack can take longer than the stretched stage.
-        let deadline = Date().addingTimeInterval(240)
+        // Nine cold builds share two cores here: reaching pack can take longer than the stretched stage (on the
+        // 2-core Zen 3, with the rest of the suite beside them, more than 240 s in two of three full runs).
+        let deadline = Date().addingTimeInterval(420)
         while Date() < deadline {
             if let record = try fixture.store.fetch(account: service.account, name: "job"), record.stages.count >= index
             {
@@ -391,7 +392,7 @@ struct StopTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         let reached = try fixture.store.fetch(account: service.account, name: "job")?.stages.count ?? 0
-        try #require(reached >= index, "the job did not reach \(stage) within 240 s")
+        try #require(reached >= index, "the job did not reach \(stage) within 420 s")
         try await Task.sleep(for: .milliseconds(200))
         try service.stop(.init(compilationJobName: "job"))
         let started = Date()
