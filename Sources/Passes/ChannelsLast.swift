@@ -8,8 +8,8 @@ extension GraphPass {
     /// Concat along the channels, stay NHWC; a `Transpose` back to NCHW is placed only before a node
     /// that needs the model's own layout (Flatten, Gemm, a graph output, ...). One forward sweep, so the
     /// order stays topological. Counts the nodes it rewrote.
-    public static let channelsLast = GraphPass(name: "channels-last") { graph in
-        var sweep = ChannelsLastSweep(graph: graph)
+    public static let channelsLast = GraphPass(name: "channels-last") { graph, context in
+        var sweep = ChannelsLastSweep(graph: graph, context: context)
         guard sweep.applies else { return 0 }
         sweep.run()
         graph = sweep.graph
@@ -31,13 +31,15 @@ struct ChannelsLastSweep {
     ]
 
     var graph: Graph
+    private let context: PassContext
     private let source: [Node]
     private var twin: [ValueID: ValueID] = [:]
     private var pending: Set<ValueID> = []
     private(set) var rewritten = 0
 
-    init(graph: Graph) {
+    init(graph: Graph, context: PassContext) {
         self.graph = graph
+        self.context = context
         source = graph.nodes
     }
 
@@ -155,7 +157,8 @@ struct ChannelsLastSweep {
                 "DepthwiseConvNHWC", WeightPacking.depthwise(weight, channels: outChannels, taps: kh * kw)
             )
         } else if Self.winograd(
-            kernel: [kh, kw], window: window, inChannels: perGroup, outChannels: outChannels, output: ys)
+            kernel: [kh, kw], window: window, inChannels: perGroup, outChannels: outChannels, output: ys,
+            l2CacheBytes: context.l2CacheBytes)
         {
             (opType, packed) = (
                 "WinogradConvNHWC", WeightPacking.winograd(weight, outChannels: outChannels, inChannels: perGroup)
@@ -233,14 +236,18 @@ struct ChannelsLastSweep {
     /// Whether a 3x3 convolution runs as Winograd F(2x2, 3x3) (`kiln::WinogradConvNHWC`, 2.25 times fewer
     /// multiply-adds): stride and dilation 1, enough channels for the transforms to pay (measured: 16 input
     /// channels to 64 output on a 55 x 55 map already run at 1.7 times the direct kernel's speed), and
-    /// transformed weights (16 · in · out floats) of at most 2 MiB. Larger ones stream from L3 or memory once
-    /// per block of 12 tiles, and the direct kernel wins: on the 2-core Zen 3 (512 KiB L2, AVX2), 256 → 256
-    /// channels at 14 x 14 took 3.3–3.6 ms by Winograd against 2.6–3.0 direct, 512 → 512 at 7 x 7 4.5 against
-    /// 3.1, while 128 → 128 at 28 x 28 (1 MiB) took 2.0–2.2 against 2.8.
-    static func winograd(kernel: [Int], window: ConvolutionWindow, inChannels: Int, outChannels: Int, output: [Int])
-        -> Bool
-    {
+    /// transformed weights (16 · in · out floats) of at most four times the L2 cache. Larger ones stream
+    /// from L3 or memory once per block of 12 tiles, and the direct kernel wins. Measured on both sides of
+    /// the bound: on the 2-core Zen 3 (512 KiB L2, AVX2), 256 → 256 channels at 14 x 14 (4 MiB) took
+    /// 3.3–3.6 ms by Winograd against 2.6–3.0 direct, while 128 → 128 at 28 x 28 (1 MiB) took 2.0–2.2
+    /// against 2.8; on the 2-core Zen 5 (1 MiB L2, AVX-512), ResNet-50 ran in 33.3 ms with its 4 MiB layers
+    /// on Winograd against 34.5 without, and with the 9 MiB ones (512 → 512 at 7 x 7) too in 33.2 at one
+    /// thread but 19.2 against 18.8 at two, ResNet-18 12.7 against 12.0 (medians of five alternating rounds).
+    static func winograd(
+        kernel: [Int], window: ConvolutionWindow, inChannels: Int, outChannels: Int, output: [Int], l2CacheBytes: Int
+    ) -> Bool {
         kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && inChannels >= 8
-            && outChannels >= 16 && output[2] >= 2 && output[3] >= 2 && inChannels * outChannels <= 32768
+            && outChannels >= 16 && output[2] >= 2 && output[3] >= 2
+            && 16 * inChannels * outChannels * 4 <= 4 * l2CacheBytes
     }
 }

@@ -5,7 +5,7 @@ extension GraphPass {
     /// with W' = W·s and b' = (b − mean)·s + β per output channel, s = γ / √(var + ε): the
     /// normalization's whole pass over the activations disappears. Only inference-mode BN (one
     /// output) whose input is produced by a Conv and used by nothing else is folded.
-    public static let foldBatchNormalization = GraphPass(name: "fold-batch-normalization") { graph in
+    public static let foldBatchNormalization = GraphPass(name: "fold-batch-normalization") { graph, _ in
         let (producer, uses) = graph.producersAndUses()
         var removed: Set<Int> = []
         for (index, node) in graph.nodes.enumerated()

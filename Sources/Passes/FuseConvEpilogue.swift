@@ -7,7 +7,7 @@ extension GraphPass {
     /// `activation_min`/`activation_max`, so the activations are written once instead of three times.
     /// Only a Conv output used by nothing else is fused; the fused node takes the consumer's place in
     /// the order (everything it reads is computed by then).
-    public static let fuseConvEpilogue = GraphPass(name: "fuse-conv-epilogue") { graph in
+    public static let fuseConvEpilogue = GraphPass(name: "fuse-conv-epilogue") { graph, _ in
         var state = FusionState(graph)
 
         /// The Conv (or a fused one not yet clamped) producing `value` for its one consumer.

@@ -1,11 +1,6 @@
 import ModelIR
 
 extension GraphPass {
-    /// The wide tensor's size above which the pair is fused: the smallest L2 of the x86 targets (Zen 2 and 3).
-    /// A smaller one stays in L2 between the two kernels anyway, and the separate kernels split their work
-    /// over threads without the rows a fused band must make twice where two threads' runs of rows meet.
-    static let expandDepthwiseMinimumBytes = 512 << 10
-
     /// A 1x1 `kiln::ConvNHWC` (stride 1, no padding, no residual) whose output only a
     /// `kiln::DepthwiseConvNHWC` reads becomes one `kiln::ExpandDepthwiseNHWC`: MobileNet's inverted residual
     /// blocks widen their input six times before the depthwise convolution, and that wide tensor (4.8 MB at
@@ -14,8 +9,10 @@ extension GraphPass {
     /// MobileNetV2's 16 blocks: those on 112 x 112, 56 x 56 and 28 x 28 maps). Then a 1x1 `kiln::ConvNHWC` (stride 1, no
     /// padding) that alone reads such a node's output, the block's projection back to few channels, is taken
     /// in as well, so the depthwise output stays in L2 too. Runs after `channels-last`; counts the nodes taken
-    /// in (an expansion or a projection each).
-    public static let fuseExpandDepthwise = GraphPass(name: "fuse-expand-depthwise") { graph in
+    /// in (an expansion or a projection each). A wide tensor that fits in L2 is left to the separate kernels:
+    /// it stays in L2 between them anyway, and they split their work over threads without the rows a fused
+    /// band must make twice where two threads' runs of rows meet.
+    public static let fuseExpandDepthwise = GraphPass(name: "fuse-expand-depthwise") { graph, context in
         var state = FusionState(graph)
         /// A 1x1 kiln::ConvNHWC of stride 1 without padding: output pixel m reads input pixel m.
         func isPointwise(_ node: Node) -> Bool {
@@ -33,7 +30,7 @@ extension GraphPass {
             let expand = graph.nodes[expandIndex]
             guard isPointwise(expand), expand.inputs.count <= 3, depthwise.ints("kernel_shape")?.count == 2,
                 let wide = depthwise.inputs[0],
-                let shape = graph[wide].type?.staticShape, shape.reduce(4, *) > Self.expandDepthwiseMinimumBytes
+                let shape = graph[wide].type?.staticShape, shape.reduce(4, *) > context.l2CacheBytes
             else { continue }
             var attributes = depthwise.attributes
             attributes["expand_min"] = expand.attributes["activation_min"]

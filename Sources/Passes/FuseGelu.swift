@@ -5,7 +5,7 @@ extension GraphPass {
     /// either order, `Mul(h, 1/√2)` for the Div), becomes one `kiln::Gelu(h)`: one pass over the
     /// activations instead of five, and an activation `fuse-matmul-epilogue` can take into a product's
     /// stores. The four inner nodes must have no other readers. Counts the patterns it replaced.
-    public static let fuseGelu = GraphPass(name: "fuse-gelu") { graph in
+    public static let fuseGelu = GraphPass(name: "fuse-gelu") { graph, _ in
         let (producer, uses) = graph.producersAndUses()
         var removed: Set<Int> = []
         var fused = 0

@@ -9,7 +9,7 @@ extension GraphPass {
     /// in its last consumer's place, W packed like a 1x1 convolution's weights: since W is shared by every
     /// leading index of x, the product is a 1x1 convolution of all of x's rows as pixels, run by the NHWC
     /// implicit GEMM with nothing packed at run time. Counts each consumer taken in.
-    public static let fuseMatMulEpilogue = GraphPass(name: "fuse-matmul-epilogue") { graph in
+    public static let fuseMatMulEpilogue = GraphPass(name: "fuse-matmul-epilogue") { graph, _ in
         var state = FusionState(graph)
 
         /// The MatMul, or fused one with `stage` still open, producing `value` for its one reader.

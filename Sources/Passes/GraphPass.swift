@@ -5,12 +5,24 @@ import ModelIR
 /// within float rounding.
 public struct GraphPass: Sendable {
     public let name: String
-    public let run: @Sendable (inout Graph) -> Int
+    public let run: @Sendable (inout Graph, PassContext) -> Int
 
-    public init(name: String, run: @escaping @Sendable (inout Graph) -> Int) {
+    public init(name: String, run: @escaping @Sendable (inout Graph, PassContext) -> Int) {
         self.name = name
         self.run = run
     }
+}
+
+/// What the passes' cost model knows of the CPU the code is for: the passes stay target-neutral, and
+/// where a rewrite pays depends only on these numbers.
+public struct PassContext: Sendable {
+    /// Bytes of L2 cache per core.
+    public var l2CacheBytes: Int
+
+    public init(l2CacheBytes: Int) { self.l2CacheBytes = l2CacheBytes }
+
+    /// A CPU nothing is known of: the smallest L2 among the x86 targets (Zen 2 and 3).
+    public static let standard = PassContext(l2CacheBytes: 512 << 10)
 }
 
 /// The passes the optimize stage runs, in order, one line each.
@@ -26,11 +38,13 @@ public enum PassManager {
     }
 
     /// Runs `passes` over the model's graph; what each changed, for the manifest ("name: count").
-    public static func optimize(_ model: Model, passes: [GraphPass] = standard) -> (Model, [String]) {
+    public static func optimize(_ model: Model, passes: [GraphPass] = standard, context: PassContext = .standard)
+        -> (Model, [String])
+    {
         var model = model
         var applied: [String] = []
         for pass in passes {
-            let changed = pass.run(&model.graph)
+            let changed = pass.run(&model.graph, context)
             if changed > 0 { applied.append("\(pass.name): \(changed)") }
         }
         return (model, applied)

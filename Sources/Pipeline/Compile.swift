@@ -78,7 +78,9 @@ extension Pipeline {
         // optimize: the graph passes (Passes/PassManager.standard, channels-last unless the target's layout
         // is NCHW); what each changed goes into the manifest.
         let passes = PassManager.standard(channelsLast: compileTarget.layout == .nhwc)
-        let (optimized, passesApplied) = try recorder.run(.optimize) { PassManager.optimize(model, passes: passes) }
+        let (optimized, passesApplied) = try recorder.run(.optimize) {
+            PassManager.optimize(model, passes: passes, context: PassContext(l2CacheBytes: compileTarget.l2CacheBytes))
+        }
 
         // lower: IR → C over a static memory plan.
         let generated = try recorder.run(.lower) { try CPUCodeGenerator.generate(optimized) }

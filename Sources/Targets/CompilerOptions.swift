@@ -13,6 +13,9 @@ public struct CompilerOptions: Sendable, Equatable {
     public var gpuOptions: [String: String] = [:]
     /// Kiln's own key: the activation layout of the generated code (default: the target's).
     public var layout: ActivationLayout?
+    /// Kiln's own key `l2-cache-kib`: the L2 cache per core the optimizer plans for, in KiB (default: the
+    /// host's for `mcpu` native, Kiln's table for the CPUs it names, else 512).
+    public var l2CacheKiB: Int?
 
     public init(mcpu: String? = nil, mattr: [String] = []) {
         self.mcpu = mcpu
@@ -21,7 +24,7 @@ public struct CompilerOptions: Sendable, Equatable {
 
     static let known = [
         "mcpu", "mattr", "cpu-only", "cpu_only", "ANDROID_PLATFORM", "gpu-code", "gpu_code", "trt-ver", "cuda-ver",
-        "layout",
+        "layout", "l2-cache-kib",
     ]
 
     public static func parse(_ text: String?) throws -> CompilerOptions {
@@ -34,7 +37,7 @@ public struct CompilerOptions: Sendable, Equatable {
             throw KilnError.client(
                 .targetDevice,
                 "CompilerOptions key \(quoted(unknown)) is not supported; the keys are mcpu, mattr, cpu-only, "
-                    + "ANDROID_PLATFORM, gpu-code, trt-ver, cuda-ver and Kiln's layout")
+                    + "ANDROID_PLATFORM, gpu-code, trt-ver, cuda-ver and Kiln's layout and l2-cache-kib")
         }
         if let value = object["mcpu"] {
             guard let mcpu = value as? String, !mcpu.isEmpty else {
@@ -87,6 +90,13 @@ public struct CompilerOptions: Sendable, Equatable {
                 )
             }
             options.layout = layout
+        }
+        if let value = object["l2-cache-kib"] {
+            guard !isBoolean(value), let kib = value as? Int, (16...65536).contains(kib) else {
+                throw KilnError.client(
+                    .targetDevice, "CompilerOptions l2-cache-kib must be a whole number of KiB from 16 to 65536")
+            }
+            options.l2CacheKiB = kib
         }
         for key in ["gpu-code", "gpu_code", "trt-ver", "cuda-ver"] {
             guard let value = object[key] else { continue }

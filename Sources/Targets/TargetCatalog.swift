@@ -83,7 +83,8 @@ public enum TargetCatalog {
         return CompileTarget(
             name: device, triple: triple, variants: variants, cpuOnlyNote: cpuOnlyNote,
             extraFlags: try attributeFlags(options.mattr, triple: triple),
-            layout: options.layout ?? ActivationLayout(rawValue: descriptor.layout) ?? .nhwc)
+            layout: options.layout ?? ActivationLayout(rawValue: descriptor.layout) ?? .nhwc,
+            l2CacheKiB: options.l2CacheKiB)
     }
 
     /// What a TargetPlatform resolves to, or why the combination is invalid (a ValidationException at
@@ -176,7 +177,7 @@ public enum TargetCatalog {
         return CompileTarget(
             name: "\(os)_\(arch)", triple: triple, variants: [try variant(mcpu: mcpu, triple: triple)],
             cpuOnlyNote: cpuOnlyNote, extraFlags: try attributeFlags(options.mattr, triple: triple),
-            layout: options.layout ?? .nhwc)
+            layout: options.layout ?? .nhwc, l2CacheKiB: options.l2CacheKiB)
     }
 
     static let acceleratorBackends = [
@@ -264,6 +265,15 @@ public enum TargetCatalog {
         "znver4": avx512 + ["avx512vnni", "avx512bf16"],
     ]
     static let avx512 = ["avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl"]
+
+    /// L2 cache per core, in KiB, of the CPUs Kiln names whose L2 is their own (the vendors' figures). The
+    /// Arm cores whose L2 a cluster shares, by a share that depends on the chip, are left to the default.
+    static let l2CacheKiB: [String: Int] = [
+        "ivybridge": 256, "haswell": 256, "core-avx2": 256, "broadwell": 256, "skylake": 256,
+        "skylake-avx512": 1024, "cascadelake": 1024, "icelake-server": 1280, "sapphirerapids": 2048,
+        "znver2": 512, "znver3": 512, "znver4": 1024, "neoverse-n1": 1024, "neoverse-v1": 1024,
+    ]
+    static let defaultL2CacheBytes = 512 << 10
 }
 
 /// The features of the CPU Kiln runs on, as clang and the artifact loader name them.
@@ -275,6 +285,23 @@ public enum HostCPU {
     ]
     /// Where /proc/cpuinfo spells a feature otherwise than clang.
     static let cpuinfoNames = ["avx512vnni": "avx512_vnni", "avx512bf16": "avx512_bf16", "avx512fp16": "avx512_fp16"]
+
+    /// Bytes of the L2 cache of CPU 0 (Linux sysfs), nil where it cannot be read.
+    public static var l2CacheBytes: Int? {
+        let caches = "/sys/devices/system/cpu/cpu0/cache"
+        for index in 0..<8 {
+            func read(_ name: String) -> String? {
+                (try? String(contentsOfFile: "\(caches)/index\(index)/\(name)", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard let level = read("level") else { break }
+            guard level == "2", read("type") != "Instruction", let size = read("size") else { continue }
+            let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20]
+            guard let unit = size.last.flatMap({ units[$0] }), let count = Int(size.dropLast()) else { return nil }
+            return count * unit
+        }
+        return nil
+    }
 
     public static var features: [String] {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),

@@ -133,10 +133,12 @@ public struct CompileTarget: Sendable, Equatable {
     public var extraFlags: [String]
     /// The activation layout of the generated code (the descriptor's, or CompilerOptions `layout`).
     public var layout: ActivationLayout
+    /// The L2 cache per core CompilerOptions `l2-cache-kib` gives, in KiB.
+    public var l2CacheKiB: Int?
 
     public init(
         name: String, triple: String, variants: [CPUVariant], cpuOnlyNote: String? = nil, extraFlags: [String] = [],
-        layout: ActivationLayout = .nhwc
+        layout: ActivationLayout = .nhwc, l2CacheKiB: Int? = nil
     ) {
         self.name = name
         self.triple = triple
@@ -144,6 +146,7 @@ public struct CompileTarget: Sendable, Equatable {
         self.cpuOnlyNote = cpuOnlyNote
         self.extraFlags = extraFlags
         self.layout = layout
+        self.l2CacheKiB = l2CacheKiB
     }
 
     /// The processor family, from the triple.
@@ -164,6 +167,16 @@ public struct CompileTarget: Sendable, Equatable {
     }
 
     public var architecture: Architecture { Architecture(triple: triple) }
+
+    /// Bytes of L2 cache per core of the CPU the code is optimized for (the first variant's), for the
+    /// passes' cost model: CompilerOptions `l2-cache-kib` if given, the host's own for `native`, a table for
+    /// the CPUs Kiln names, and otherwise 512 KiB, the smallest among the x86 targets (Zen 2 and 3).
+    public var l2CacheBytes: Int {
+        if let l2CacheKiB { return l2CacheKiB << 10 }
+        guard let mcpu = variants.first?.mcpu else { return TargetCatalog.defaultL2CacheBytes }
+        if mcpu == "native" { return HostCPU.l2CacheBytes ?? TargetCatalog.defaultL2CacheBytes }
+        return TargetCatalog.l2CacheKiB[mcpu].map { $0 << 10 } ?? TargetCatalog.defaultL2CacheBytes
+    }
 
     public var isWindows: Bool { triple.contains("windows") }
     public var isAndroid: Bool { triple.contains("android") }

@@ -122,6 +122,36 @@ struct ChannelsLastTests {
         try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
     }
 
+    /// x [1,48,7,9] → a padded 3x3 Conv to 32 channels: its transformed weights (16 · 48 · 32 floats, 96 KiB) fit
+    /// in four times an L2 of 32 KiB but not of 16, so it runs by Winograd for the one and directly for the other.
+    @Test("runs a 3x3 convolution by Winograd only where its transformed weights fit in four times the L2")
+    func winogradByCache() async throws {
+        var random = SeededGenerator(state: 7)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [NodeSpec("Conv", ["x", "w"], ["y"], name: "c", [("pads", .ints([1, 1, 1, 1]))])],
+                inputs: [ValueSpec("x", ElemType.float, [1, 48, 7, 9])],
+                outputs: [ValueSpec("y", ElemType.float, [1, 32, 7, 9])],
+                initializers: [.float("w", [32, 48, 3, 3], values(32 * 48 * 9))]))
+        let x = bytes(values(48 * 7 * 9))
+        let directories = (try TemporaryDirectory(), try TemporaryDirectory(), try TemporaryDirectory())
+        let small = try await compile(model, target: native(layout: "NHWC", l2CacheKiB: 16), in: directories.0)
+        #expect(small.manifest.opCountsAfter["kiln::ConvNHWC"] == 1)
+        #expect(small.manifest.opCountsAfter["kiln::WinogradConvNHWC"] == nil)
+        let large = try await compile(model, target: native(layout: "NHWC", l2CacheKiB: 32), in: directories.1)
+        #expect(large.manifest.opCountsAfter["kiln::WinogradConvNHWC"] == 1)
+        let nchw = try await compile(model, target: native(layout: "NCHW"), in: directories.2)
+        let expected = floats(try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run([x])[0])
+        let scale = max(1, expected.map(abs).max() ?? 0)
+        for compiled in [small, large] {
+            let got = floats(try OpenedArtifact(path: try #require(compiled.artifactPath)).loaded.run([x])[0])
+            #expect(got.count == expected.count)
+            let wrong = zip(got, expected).filter { abs($0.0 - $0.1) > 1e-5 * scale }
+            #expect(wrong.isEmpty, "\(wrong.count) of \(got.count) elements differ")
+        }
+    }
+
     /// x [2,1024,9,9] → a 1x1 Conv to 1600 channels with bias and Relu: 6.25 MiB of weights, past the size at
     /// which conv_nhwc.c takes its tiles in groups (KK_NHWC_GROUP_WEIGHT_BYTES), here 2 groups per image of 81
     /// pixels (10 tiles whose inputs fit in KK_NHWC_GROUP_BYTES, then the last 4), and 1600 = 50 whole panels.

@@ -79,6 +79,9 @@ struct TargetCatalogTests {
             ("qcs605", #"{"cpu-only": true, "ANDROID_PLATFORM": 12}"#, "CompilerOptions ANDROID_PLATFORM must be"),
             ("ml_c5", #"{"opt-level": 3}"#, "CompilerOptions key 'opt-level' is not supported"),
             ("ml_c5", "[1]", "CompilerOptions '[1]' is not a JSON object"),
+            ("ml_c5", #"{"l2-cache-kib": 8}"#, "CompilerOptions l2-cache-kib must be a whole number of KiB"),
+            ("ml_c5", #"{"l2-cache-kib": "1M"}"#, "CompilerOptions l2-cache-kib must be a whole number of KiB"),
+            ("ml_c5", #"{"l2-cache-kib": 1.5}"#, "CompilerOptions l2-cache-kib must be a whole number of KiB"),
         ]
         for (device, options, reason) in cases {
             do {
@@ -87,6 +90,21 @@ struct TargetCatalogTests {
             } catch let error as KilnError {
                 #expect(error.failureReason.hasPrefix("ClientError: TargetDevice: " + reason), "\(error.failureReason)")
             }
+        }
+    }
+
+    @Test("the L2 cache the optimizer plans for: CompilerOptions first, then the named CPU's, else 512 KiB")
+    func l2Cache() throws {
+        #expect(try TargetCatalog.target(device: "ml_c5", compilerOptions: nil).l2CacheBytes == 1 << 20)
+        #expect(try TargetCatalog.target(device: "ml_c4", compilerOptions: nil).l2CacheBytes == 256 << 10)
+        #expect(try TargetCatalog.target(device: "rasp4b", compilerOptions: nil).l2CacheBytes == 512 << 10)
+        let given = try TargetCatalog.target(device: "ml_c5", compilerOptions: #"{"l2-cache-kib": 2048}"#)
+        #expect(given.l2CacheBytes == 2 << 20)
+        if let host = HostCPU.l2CacheBytes {
+            #expect(host >= 64 << 10 && host <= 64 << 20, "\(host) bytes read from sysfs")
+            let native = try TargetCatalog.target(
+                os: "LINUX", arch: "X86_64", accelerator: nil, compilerOptions: #"{"mcpu": "native"}"#)
+            #expect(native.l2CacheBytes == host)
         }
     }
 
