@@ -22,11 +22,30 @@ typedef struct {
   size_t rows, columns;
 } kk_transpose_job;
 
+/* Rows [first, last) of a transpose to `columns` (a constant where it is called) columns: an image's
+   channels to channels-last. Each output row is a few adjacent elements, so a row of blocks would be a
+   loop of a few steps per row; with the column count known the compiler vectorizes along the rows
+   (interleaving as it stores): 224 x 224 x 3, 0.090 -> 0.008 ms standalone on the Zen 5. */
+static inline __attribute__((always_inline)) void transpose_narrow(const uint32_t *in, uint32_t *out, size_t rows,
+                                                                   size_t first, size_t last, size_t columns) {
+  for (size_t i = first; i < last; i++)
+#pragma clang loop unroll(full)
+    for (size_t j = 0; j < columns; j++) out[i * columns + j] = in[j * rows + i];
+}
+
 static void transpose_blocks(void *context, size_t first, size_t last) {
   const kk_transpose_job *job = context;
   const uint32_t *in = job->x;
   uint32_t *out = job->y;
   size_t rows = job->rows, columns = job->columns;
+  size_t i_first = first * KK_TRANSPOSE_BLOCK;
+  size_t i_last = last * KK_TRANSPOSE_BLOCK < rows ? last * KK_TRANSPOSE_BLOCK : rows;
+  switch (columns) {
+    case 2: transpose_narrow(in, out, rows, i_first, i_last, 2); return;
+    case 3: transpose_narrow(in, out, rows, i_first, i_last, 3); return;
+    case 4: transpose_narrow(in, out, rows, i_first, i_last, 4); return;
+    default: break;
+  }
   for (size_t i0 = first * KK_TRANSPOSE_BLOCK; i0 < last * KK_TRANSPOSE_BLOCK && i0 < rows; i0 += KK_TRANSPOSE_BLOCK) {
     size_t i1 = i0 + KK_TRANSPOSE_BLOCK < rows ? i0 + KK_TRANSPOSE_BLOCK : rows;
     for (size_t j0 = 0; j0 < columns; j0 += KK_TRANSPOSE_BLOCK) {
