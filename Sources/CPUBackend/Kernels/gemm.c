@@ -275,6 +275,14 @@ static void kk_gemm_rows_task(void *context, size_t t) {
               job->c + i0 * job->ldc, job->ldc, ep, 0);
 }
 
+/* Products of fewer rows than this many multiply-adds run on one thread: each weight is read once and
+   used for a few rows, so the time is B streaming from L2 or L3, and a second core (its own L2, its own
+   loads) halves it far sooner than it would a product that reuses B. MLP 784-512-256-10 at 2 threads on
+   the Zen 5, alternating (benchmarks/ab-kernels.sh): 0.011 ms against 0.020 with KK_PARALLEL_MACS here. */
+#ifndef KK_PARALLEL_STREAM_MACS
+#define KK_PARALLEL_STREAM_MACS ((size_t)1 << 16)
+#endif
+
 static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                               const float *b, size_t ldb, float *c, size_t ldc, const kk_epilogue *ep) {
   kk_gemm_job job = {kind, m, n, k, lda, ldb, ldc, n, alpha, a, b, c, ep};
@@ -288,7 +296,8 @@ static void kk_sgemm_parallel(int kind, size_t m, size_t n, size_t k, float alph
     kiln_rt_parallel((m + split.rows - 1) / split.rows, kk_gemm_rows_task, &split);
     return;
   }
-  if (threads > 1 && m * n * k >= KK_PARALLEL_MACS && n >= 2 * KK_NR) {
+  size_t threshold = m < KK_SMALL_M_ROWS ? KK_PARALLEL_STREAM_MACS : KK_PARALLEL_MACS;
+  if (threads > 1 && m * n * k >= threshold && n >= 2 * KK_NR) {
     size_t tasks = 4 * threads < panels ? 4 * threads : panels;
     job.columns = (panels + tasks - 1) / tasks * KK_NR;
     kiln_rt_parallel((n + job.columns - 1) / job.columns, kk_gemm_task, &job);
