@@ -31,7 +31,8 @@ public struct ClangDriver: Sendable {
         public var kernelCacheMisses: Int
     }
 
-    static let kernelFiles = ["gemm.c", "conv.c", "conv_nhwc.c", "pool.c", "reduce.c", "layout.c", "norm.c"]
+    /// The kernel library's files, the slowest to compile first (each is one clang process, run side by side).
+    static let kernelFiles = ["conv_nhwc.c", "conv.c", "gemm.c", "reduce.c", "pool.c", "layout.c", "norm.c"]
 
     public static var kernelDirectory: URL {
         Bundle.module.url(forResource: "Kernels", withExtension: nil)!
@@ -46,6 +47,8 @@ public struct ClangDriver: Sendable {
         let kernels = Self.kernelDirectory.path
         var variants: [(name: String, symbol: String, features: [String])] = []
         var objects: [String] = []
+        var compiles: [Compile] = []
+        var libraries: [KernelLibrary] = []
         var hits = 0
         var misses = 0
         let version = try await clangVersion()
@@ -53,38 +56,76 @@ public struct ClangDriver: Sendable {
             let symbolSuffix = variant.mcpu.map { $0.isLetter || $0.isNumber ? $0 : "_" }
             let suffix = "_" + String(symbolSuffix)
             let flags = variantFlags(variant, target: target) + ["-DKK_SUFFIX=\(suffix)"]
-            let (kernelObjects, hit) = try await kernelLibrary(flags: flags, version: version, kernels: kernels)
-            if hit { hits += 1 } else { misses += 1 }
-            objects += kernelObjects
+            let library = try kernelLibrary(flags: flags, version: version, kernels: kernels)
+            if library.compiles.isEmpty { hits += 1 } else { misses += 1 }
+            libraries.append(library)
+            compiles += library.compiles
+            objects += library.objects
             let runSource = "\(directory)/model_run\(suffix).c"
             try model.runSource.write(toFile: runSource, atomically: true, encoding: .utf8)
             let runObject = "\(directory)/model_run\(suffix).o"
-            try await run(
-                flags + [
-                    "-DKILN_RUN_NAME=kiln_run\(suffix)", "-I", kernels, "-Wno-unused-variable", "-c", runSource, "-o",
-                    runObject,
-                ],
-                what: "compiling the model for \(variant.mcpu)")
+            compiles.append(
+                Compile(
+                    arguments: flags + [
+                        "-DKILN_RUN_NAME=kiln_run\(suffix)", "-I", kernels, "-Wno-unused-variable", "-c", runSource,
+                        "-o", runObject,
+                    ],
+                    what: "compiling the model for \(variant.mcpu)"))
             objects.append(runObject)
             variants.append((variant.mcpu, "kiln_run\(suffix)", variant.features))
         }
         // Metadata and the ABI entry points run before any variant is chosen: baseline flags only.
         let baseline = commonFlags(target) + ["-O2", "-I", kernels]
-        let (runtimeObject, runtimeHit) = try await cachedObject(
-            source: "\(kernels)/runtime.c", flags: baseline, version: version)
-        if runtimeHit { hits += 1 } else { misses += 1 }
+        let runtime = try cachedObject(source: "\(kernels)/runtime.c", flags: baseline, version: version)
+        if let compile = runtime.compile {
+            misses += 1
+            compiles.append(compile)
+        } else {
+            hits += 1
+        }
         let metaSource = "\(directory)/model_meta.c"
         try model.metaSource(variants: variants).write(toFile: metaSource, atomically: true, encoding: .utf8)
-        try await run(
-            baseline + ["-c", metaSource, "-o", "\(directory)/model_meta.o"], what: "compiling the model metadata")
+        compiles.append(
+            Compile(
+                arguments: baseline + ["-c", metaSource, "-o", "\(directory)/model_meta.o"],
+                what: "compiling the model metadata"))
+        defer {
+            for library in libraries { library.discard() }
+            runtime.discard()
+        }
+        try await runConcurrently(compiles)
+        for library in libraries { library.publish() }
+        runtime.publish()
         let library = "\(directory)/\(target.libraryName)"
         let systemLibraries = try await systemLibraries(for: target, version: version)
         try await run(
             ["--target=\(target.triple)", "-shared", "-nostdlib", "-fuse-ld=lld", "-o", library]
                 + (target.isWindows ? ["-Wl,/noentry", "-Wl,/nodefaultlib"] : [])
-                + ["\(directory)/model_meta.o", runtimeObject] + objects + systemLibraries,
+                + ["\(directory)/model_meta.o", runtime.object] + objects + systemLibraries,
             what: "linking the shared library")
         return Report(library: library, variants: variants, kernelCacheHits: hits, kernelCacheMisses: misses)
+    }
+
+    /// One clang run of a build, and what it does, for the failure reason.
+    struct Compile: Sendable {
+        var arguments: [String]
+        var what: String
+    }
+
+    /// Runs `compiles` as concurrent clang processes, one per processor, the first ones first (the kernel
+    /// library's largest files lead): a cold build of the kernel library is most of a compile, and one
+    /// clang over all of its files would leave every core but one idle. The first failure cancels the rest.
+    func runConcurrently(_ compiles: [Compile]) async throws {
+        let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var pending = compiles[...]
+            func startNext() {
+                guard let compile = pending.popFirst() else { return }
+                group.addTask { try await run(compile.arguments, what: compile.what) }
+            }
+            for _ in 0..<width { startNext() }
+            while try await group.next() != nil { startNext() }
+        }
     }
 
     /// Flags every compile for `target` gets. No system headers (`-nostdlibinc`, see kiln_libc.h), so
@@ -189,8 +230,31 @@ public struct ClangDriver: Sendable {
         return clang.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: beside) ? beside : "lld-link"
     }
 
-    /// The kernel library's objects for these flags, from the cache or freshly compiled into it.
-    func kernelLibrary(flags: [String], version: String, kernels: String) async throws -> ([String], Bool) {
+    /// A variant's kernel library: its objects' paths in the cache, and the compiles that make them when the
+    /// cache has none (into a staging directory, published whole once they all succeed).
+    struct KernelLibrary {
+        var objects: [String]
+        var compiles: [Compile]
+        var staging: String?
+        var directory: String
+
+        /// Moves the staged objects into the cache: a concurrent build either sees them all or makes its own.
+        func publish() {
+            guard let staging else { return }
+            if !FileManager.default.fileExists(atPath: directory) {
+                try? FileManager.default.moveItem(atPath: staging, toPath: directory)
+            }
+            discard()
+        }
+
+        /// Removes what is left of the staging directory (all of it, when a compile failed).
+        func discard() {
+            if let staging { try? FileManager.default.removeItem(atPath: staging) }
+        }
+    }
+
+    /// The kernel library's objects for these flags, from the cache or to be compiled into it, one clang per file.
+    func kernelLibrary(flags: [String], version: String, kernels: String) throws -> KernelLibrary {
         var hasher = SHA256()
         for file in Self.kernelFiles + ["kiln_kernels.h", "kiln_libc.h"] {
             hasher.update(data: try Data(contentsOf: URL(fileURLWithPath: "\(kernels)/\(file)")))
@@ -198,22 +262,43 @@ public struct ClangDriver: Sendable {
         hasher.update(data: Data((flags + [version]).joined(separator: "\u{0}").utf8))
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let directory = "\(cacheDirectory)/kernels-\(digest.prefix(24))"
-        let objects = Self.kernelFiles.map { "\(directory)/\($0.replacingOccurrences(of: ".c", with: ".o"))" }
-        if objects.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { return (objects, true) }
+        let objects = Self.kernelFiles.map { "\(directory)/\(Self.objectName($0))" }
+        if objects.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+            return KernelLibrary(objects: objects, compiles: [], staging: nil, directory: directory)
+        }
         let staging = "\(cacheDirectory)/.staging-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: staging) }
-        try await run(
-            flags + ["-I", kernels, "-c"] + Self.kernelFiles.map { "\(kernels)/\($0)" },
-            what: "compiling the kernel library", in: staging)
-        // Publish atomically: a concurrent build either sees all objects or compiles its own.
-        if !FileManager.default.fileExists(atPath: directory) {
-            try? FileManager.default.moveItem(atPath: staging, toPath: directory)
+        let compiles = Self.kernelFiles.map { file in
+            Compile(
+                arguments: flags + [
+                    "-I", kernels, "-c", "\(kernels)/\(file)", "-o", "\(staging)/\(Self.objectName(file))",
+                ],
+                what: "compiling the kernel library (\(file))")
         }
-        return (objects, false)
+        return KernelLibrary(objects: objects, compiles: compiles, staging: staging, directory: directory)
     }
 
-    func cachedObject(source: String, flags: [String], version: String) async throws -> (String, Bool) {
+    static func objectName(_ source: String) -> String { source.replacingOccurrences(of: ".c", with: ".o") }
+
+    /// An object compiled from `source` alone (the artifact runtime), cached by its digest: its path, and the
+    /// compile that makes it when the cache has none (into a staging file `publish` moves into place).
+    struct CachedObject {
+        var object: String
+        var compile: Compile?
+        var staging: String
+
+        func publish() {
+            guard compile != nil else { return }
+            try? FileManager.default.moveItem(atPath: staging, toPath: object)
+            discard()
+        }
+
+        func discard() {
+            if compile != nil { try? FileManager.default.removeItem(atPath: staging) }
+        }
+    }
+
+    func cachedObject(source: String, flags: [String], version: String) throws -> CachedObject {
         var hasher = SHA256()
         hasher.update(data: try Data(contentsOf: URL(fileURLWithPath: source)))
         for header in ["kiln.h", "kiln_model_info.h", "kiln_libc.h"] {
@@ -222,13 +307,15 @@ public struct ClangDriver: Sendable {
         hasher.update(data: Data((flags + [version]).joined(separator: "\u{0}").utf8))
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let object = "\(cacheDirectory)/runtime-\(digest.prefix(24)).o"
-        if FileManager.default.fileExists(atPath: object) { return (object, true) }
-        try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
         let staging = object + ".\(UUID().uuidString)"
-        try await run(flags + ["-c", source, "-o", staging], what: "compiling the artifact runtime")
-        try? FileManager.default.moveItem(atPath: staging, toPath: object)
-        try? FileManager.default.removeItem(atPath: staging)
-        return (object, false)
+        if FileManager.default.fileExists(atPath: object) {
+            return CachedObject(object: object, compile: nil, staging: staging)
+        }
+        try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
+        return CachedObject(
+            object: object,
+            compile: Compile(arguments: flags + ["-c", source, "-o", staging], what: "compiling the artifact runtime"),
+            staging: staging)
     }
 
     func clangVersion() async throws -> String {

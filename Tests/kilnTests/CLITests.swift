@@ -69,4 +69,35 @@ struct CLITests {
         let last = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.hasPrefix(reason), "\(result.stderr)")
     }
+
+    @Test("a kernel file clang fails on fails the build in one line and leaves no partial kernel library cached")
+    func failedKernelCompile() throws {
+        let directory = try TemporaryDirectory()
+        // clang as usual, except on pool.c: the kernel files compile side by side, so the others run or finish.
+        let cc = directory.path + "/failing-cc"
+        try """
+        #!/bin/sh
+        for argument in "$@"; do
+          case "$argument" in */pool.c) echo "pool.c:1:1: error: injected failure" >&2; exit 1;; esac
+        done
+        exec /opt/swift/usr/bin/clang "$@"
+
+        """.write(toFile: cc, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: cc)
+        let result = try kiln(
+            [
+                "compile", "--model", repositoryRoot + "/models/digits-cnn/model.tar.gz", "--data-input-config",
+                #"{"image": [1,1,8,8]}"#, "--target-device", "ml_c5", "--output", directory.path + "/out",
+            ],
+            home: directory.path + "/home", environment: ["CC": cc, "KILN_NO_AUTOSTART": "1"])
+        #expect(result.status == 1)
+        let last = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(
+            last.contains("ServerError: Build: clang failed compiling the kernel library (pool.c): pool.c:1:1: error"),
+            "\(result.stderr)")
+        let cache = directory.path + "/home/cache"
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []
+        #expect(!left.contains { $0.hasPrefix("kernels-") || $0.hasPrefix(".staging-") }, "\(left)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
+    }
 }
