@@ -16,13 +16,14 @@ func compile(
     try await compile(model.bytes, config: config, target: target, in: directory)
 }
 
-/// This machine's CPU with the activations in `layout` ("NHWC", the default, or "NCHW"): tests of a kernel
-/// written for one layout pin it. The optimizer plans for `l2CacheKiB` of L2 (CompilerOptions
-/// `l2-cache-kib`), not this machine's, so the kernels a test expects do not depend on where it runs.
-func native(layout: String, l2CacheKiB: Int = 512) -> TargetRequest {
+/// This machine's CPU (or `mcpu`, one whose code it runs) with the activations in `layout` ("NHWC", the
+/// default, or "NCHW"): tests of a kernel written for one layout pin it. The optimizer plans for `l2CacheKiB` of
+/// L2 (CompilerOptions `l2-cache-kib`), not this machine's, so the kernels a test expects do not depend on
+/// where it runs.
+func native(layout: String, l2CacheKiB: Int = 512, mcpu: String = "native") -> TargetRequest {
     .platform(
         os: "LINUX", arch: "X86_64", accelerator: nil,
-        compilerOptions: #"{"mcpu": "native", "layout": "\#(layout)", "l2-cache-kib": \#(l2CacheKiB)}"#)
+        compilerOptions: #"{"mcpu": "\#(mcpu)", "layout": "\#(layout)", "l2-cache-kib": \#(l2CacheKiB)}"#)
 }
 
 /// Compiles the ONNX bytes `model`.

@@ -46,6 +46,44 @@ static inline kk_vf kk_splat(float x) {
   return v;
 }
 
+/* Lanes [0, n) from p, zero past them, for 0 < n < KK_VW; nothing past p[n - 1] is read (AVX and AVX-512:
+   masked loads, which do not fault past the mask). No call and no trip through memory, which around a
+   micro-kernel's stores would send every accumulator through the stack. */
+static inline kk_vf kk_load_first(const float *p, size_t n) {
+#if KK_VW == 16
+  return __builtin_ia32_loadups512_mask(p, (kk_vf){0}, (unsigned short)((1u << n) - 1));
+#elif KK_VW == 8
+  typedef int kk_vi __attribute__((vector_size(8 * sizeof(int))));
+  kk_vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  return __builtin_ia32_maskloadps256((const kk_vf *)p, lane < (int)n);
+#else
+  kk_vf v = {0};
+  switch (n) {
+    case 3: v[2] = p[2]; /* fall through */
+    case 2: v[1] = p[1]; /* fall through */
+    default: v[0] = p[0];
+  }
+  return v;
+#endif
+}
+
+/* Lanes [0, n) of v to p, for 0 < n < KK_VW; nothing past p[n - 1] is written. */
+static inline void kk_store_first(float *p, kk_vf v, size_t n) {
+#if KK_VW == 16
+  __builtin_ia32_storeups512_mask(p, v, (unsigned short)((1u << n) - 1));
+#elif KK_VW == 8
+  typedef int kk_vi __attribute__((vector_size(8 * sizeof(int))));
+  kk_vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  __builtin_ia32_maskstoreps256((kk_vf *)p, lane < (int)n, v);
+#else
+  switch (n) {
+    case 3: p[2] = v[2]; /* fall through */
+    case 2: p[1] = v[1]; /* fall through */
+    default: p[0] = v[0];
+  }
+#endif
+}
+
 /* p[0], p[2], ..., p[2 * (KK_VW - 1)]: reads p[0 .. 2 * KK_VW - 1]. */
 static inline kk_vf kk_load_even(const float *p) {
   kk_vf lo = kk_load(p), hi = kk_load(p + KK_VW);
