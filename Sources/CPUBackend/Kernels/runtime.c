@@ -67,6 +67,9 @@ int pthread_cond_destroy(kiln_pthread_sync *);
 int pthread_cond_wait(kiln_pthread_sync *, kiln_pthread_sync *);
 int pthread_cond_broadcast(kiln_pthread_sync *);
 int sched_yield(void);
+int sched_getcpu(void);
+int sched_getaffinity(int, size_t, void *);
+int pthread_setaffinity_np(kiln_pthread_t, size_t, const void *);
 #define KILN_MAX_THREADS 64
 /* glibc's clock_gettime takes a struct of two longs on every architecture (the 32-bit symbol too). */
 typedef struct {
@@ -84,6 +87,7 @@ typedef struct {
   kiln_pthread_sync lock, wake, finished;
   kiln_pthread_t threads[KILN_MAX_THREADS];
   int workers, stopping;
+  int caller_cpu;           /* the CPU the workers were last kept off (keep_off_cpu) */
   unsigned long generation; /* bumped for each job */
   int active;               /* workers inside the current job's tasks */
   void (*task)(void *, size_t);
@@ -105,6 +109,26 @@ struct kiln_model {
 };
 
 #if KILN_HAVE_THREADS
+/* The workers may run on any CPU the thread running the model may but the one it is on, when that leaves
+   them one. A worker watching for jobs is always runnable and a new thread starts on its creator's CPU, so
+   Linux left the caller and the worker taking turns on one CPU for tens of milliseconds while another idled:
+   from a C host, 2 threads ran the MLP at one thread's speed (19-20 us a run, 10 processes of 10) until
+   then; kept off the caller's CPU, at twice it (9-11 us, 10 of 10). kiln_run checks the caller's CPU
+   (sched_getcpu, no system call) and moves the workers again only when it changed. */
+static void keep_off_cpu(kiln_pool *pool, int cpu) {
+  pool->caller_cpu = cpu;
+  unsigned long mask[16] = {0}; /* glibc's cpu_set_t: 1024 CPUs */
+  int bits = (int)(8 * sizeof mask[0]);
+  if (cpu < 0 || cpu >= 1024 || sched_getaffinity(0, sizeof mask, mask) != 0) return;
+  unsigned long *word = &mask[cpu / bits], bit = 1ul << (cpu % bits);
+  if (!(*word & bit)) return;
+  *word &= ~bit;
+  int others = 0;
+  for (int i = 0; i < 16; i++) others |= mask[i] != 0;
+  if (!others) return;
+  for (int i = 0; i < pool->workers; i++) (void)pthread_setaffinity_np(pool->threads[i], sizeof mask, mask);
+}
+
 /* The pool of the model whose kiln_run is on this thread (none: run everything here). */
 static _Thread_local kiln_pool *current_pool;
 
@@ -486,6 +510,7 @@ KILN_API kiln_model *kiln_create(const char *weights_path, int threads) {
       if (pthread_create(&pool->threads[i], NULL, pool_worker, pool) != 0) break;
       pool->workers++;
     }
+    pool->caller_cpu = -1;
     model->threads = pool->workers + 1;
   }
 #else
@@ -535,6 +560,10 @@ KILN_API int kiln_run(kiln_model *model, const void *const *inputs, void *const 
   kiln_pool *outer = current_pool;
   uint64_t *outer_profile = profile_sums, outer_last = profile_last;
   current_pool = model->pool;
+  if (current_pool) {
+    int cpu = sched_getcpu();
+    if (cpu != current_pool->caller_cpu) keep_off_cpu(current_pool, cpu);
+  }
   profile_sums = model->profile;
   if (profile_sums) profile_last = now_nanoseconds();
   int status = model->variant->run(model->weights, model->arena, inputs, outputs);
