@@ -16,10 +16,12 @@ def ort_session(model_bytes, threads):
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def session_median(session, feeds, warmup, iterations):
-    """Median milliseconds of `iterations` runs of `session` after `warmup`."""
-    for _ in range(warmup):
+def session_median(session, feeds, warmup, iterations, warmup_seconds=0.0):
+    """Median milliseconds of `iterations` runs of `session` after at least `warmup` runs and `warmup_seconds`."""
+    start, done = time.perf_counter(), 0
+    while done < warmup or time.perf_counter() - start < warmup_seconds:
         session.run(None, feeds)
+        done += 1
     times = []
     for _ in range(iterations):
         start = time.perf_counter()
@@ -46,9 +48,10 @@ def kiln_compile(kiln, model, out, env, extra=()):
     return json.loads(compiled.stdout)["artifactPath"], seconds
 
 
-def kiln_median(kiln, artifact, threads, warmup, iterations, env):
-    """Median milliseconds from `kiln bench`."""
+def kiln_median(kiln, artifact, threads, warmup, iterations, env, warmup_seconds=0.0):
+    """Median milliseconds from `kiln bench` (after at least `warmup` runs and `warmup_seconds`)."""
     bench = subprocess.run(
-        [kiln, "bench", artifact, "--threads", str(threads), "--warmup", str(warmup), "--iterations",
-         str(iterations), "--json"], capture_output=True, text=True, env=env, check=True)
+        [kiln, "bench", artifact, "--threads", str(threads), "--warmup", str(warmup), "--warmup-seconds",
+         str(warmup_seconds), "--iterations", str(iterations), "--json"], capture_output=True, text=True, env=env,
+        check=True)
     return json.loads(bench.stdout)["medianMilliseconds"]

@@ -10,7 +10,7 @@ median over the rounds of each one's median latency, the ratio Kiln / ORT
 round. Also times each compile.
 
 Usage: python3 benchmarks/zoo-vs-ort.py [--kiln .build/release/kiln] [--threads 1] [--iterations 20]
-                                        [--rounds 3] [model ...]
+                                        [--rounds 3] [--warmup-seconds 0.3] [model ...]
 """
 import argparse
 import io
@@ -37,6 +37,10 @@ def main():
     parser.add_argument("--kiln", default=os.path.join(ROOT, ".build/release/kiln"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=3)
+    # Each round's `kiln bench` is a new process, whose pool thread Linux takes a while to settle on a CPU of
+    # its own (tens of milliseconds here, up to a few hundred in a Swift process), while the ORT session lives
+    # through all rounds: both warm up this long before each round's timed runs.
+    parser.add_argument("--warmup-seconds", type=float, default=0.3)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("models", nargs="*")
@@ -62,8 +66,10 @@ def main():
         session = ort_session(model_bytes, args.threads)
         rounds = []
         for _ in range(args.rounds):
-            kiln_ms = kiln_median(args.kiln, artifact, args.threads, args.warmup, args.iterations, env)
-            rounds.append((kiln_ms, session_median(session, inputs, args.warmup, args.iterations)))
+            kiln_ms = kiln_median(args.kiln, artifact, args.threads, args.warmup, args.iterations, env,
+                                  args.warmup_seconds)
+            rounds.append((kiln_ms, session_median(session, inputs, args.warmup, args.iterations,
+                                                   args.warmup_seconds)))
         kiln_ms = statistics.median(r[0] for r in rounds)
         ort_ms = statistics.median(r[1] for r in rounds)
         ratios = [r[0] / r[1] for r in rounds]

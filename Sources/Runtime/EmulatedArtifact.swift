@@ -13,10 +13,11 @@ public protocol ArtifactExecutor: AnyObject, Sendable {
     var emulation: String? { get }
     /// Runs the model once: one buffer per input in the manifest's order, exactly the tensor's bytes.
     func run(_ inputs: [Data]) throws -> [Data]
-    /// Runs `warmup` untimed and `iterations` timed runs; each timed run's milliseconds.
-    func time(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [Double]
-    /// Runs `warmup` untimed and `iterations` profiled runs; each step's label and mean milliseconds per run.
-    func profile(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [ProfileStep]
+    /// Runs at least `warmup` untimed runs for at least `warmupSeconds`, then `iterations` timed runs; each
+    /// timed run's milliseconds.
+    func time(_ inputs: [Data], warmup: Int, warmupSeconds: Double, iterations: Int) throws -> [Double]
+    /// The same warm-up, then `iterations` profiled runs; each step's label and mean milliseconds per run.
+    func profile(_ inputs: [Data], warmup: Int, warmupSeconds: Double, iterations: Int) throws -> [ProfileStep]
 }
 
 /// One step of a profiled run: a graph node (or the output copies) and its mean time.
@@ -28,7 +29,9 @@ public struct ProfileStep: Sendable, Encodable {
 }
 
 extension ArtifactExecutor {
-    public func profile(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [ProfileStep] {
+    public func profile(_ inputs: [Data], warmup: Int, warmupSeconds: Double, iterations: Int) throws
+        -> [ProfileStep]
+    {
         throw KilnError.client(
             .inputConfiguration,
             "profiling runs artifacts in this process only; \(emulation ?? "this executor") cannot time each step")
@@ -116,8 +119,13 @@ public final class EmulatedArtifact: ArtifactExecutor, @unchecked Sendable {
         try invoke(inputs: inputs).outputs
     }
 
-    public func time(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [Double] {
-        try invoke(inputs: inputs, warmup: warmup, iterations: iterations).times
+    public func time(_ inputs: [Data], warmup: Int, warmupSeconds: Double, iterations: Int) throws -> [Double] {
+        guard warmupSeconds == 0 else {
+            throw KilnError.client(
+                .inputConfiguration,
+                "a warm-up by time runs artifacts in this process only; under \(tool.qemu) give a number of runs")
+        }
+        return try invoke(inputs: inputs, warmup: warmup, iterations: iterations).times
     }
 
     /// Runs the runner once. `inputs` nil: zero-filled inputs and no timed run (a load check).

@@ -121,9 +121,21 @@ public final class LoadedArtifact: ArtifactExecutor, @unchecked Sendable {
         return try body(inputBuffers.map { UnsafeRawPointer($0.baseAddress!) }, outputBuffers.map { $0.baseAddress! })
     }
 
-    public func time(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [Double] {
+    /// Runs at least `warmup` times and for at least `seconds`, untimed.
+    private func warmUp(_ inputs: [UnsafeRawPointer], _ outputs: [UnsafeMutableRawPointer], runs: Int, seconds: Double)
+        throws
+    {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var done = 0
+        while done < runs || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < seconds {
+            try run(inputs: inputs, outputs: outputs)
+            done += 1
+        }
+    }
+
+    public func time(_ inputs: [Data], warmup: Int, warmupSeconds: Double, iterations: Int) throws -> [Double] {
         try withBuffers(inputs) { inputPointers, outputPointers in
-            for _ in 0..<warmup { try run(inputs: inputPointers, outputs: outputPointers) }
+            try warmUp(inputPointers, outputPointers, runs: warmup, seconds: warmupSeconds)
             var times: [Double] = []
             for _ in 0..<iterations {
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -134,7 +146,9 @@ public final class LoadedArtifact: ArtifactExecutor, @unchecked Sendable {
         }
     }
 
-    public func profile(_ inputs: [Data], warmup: Int, iterations: Int) throws -> [ProfileStep] {
+    public func profile(_ inputs: [Data], warmup: Int, warmupSeconds: Double, iterations: Int) throws
+        -> [ProfileStep]
+    {
         typealias Count = @convention(c) (OpaquePointer?) -> Int32
         typealias Label = @convention(c) (OpaquePointer?, Int32) -> UnsafePointer<CChar>?
         typealias Profile = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt64>?) -> Int32
@@ -149,7 +163,7 @@ public final class LoadedArtifact: ArtifactExecutor, @unchecked Sendable {
         let setProfile = unsafeBitCast(profileSymbol, to: Profile.self)
         var sums = [UInt64](repeating: 0, count: max(count, 1))
         try withBuffers(inputs) { inputPointers, outputPointers in
-            for _ in 0..<warmup { try run(inputs: inputPointers, outputs: outputPointers) }
+            try warmUp(inputPointers, outputPointers, runs: warmup, seconds: warmupSeconds)
             try sums.withUnsafeMutableBufferPointer { buffer in
                 guard setProfile(model, buffer.baseAddress) == 0 else {
                     throw KilnError.client(

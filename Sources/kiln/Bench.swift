@@ -15,6 +15,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed runs first.")
     var warmup: Int = 5
 
+    @Option(
+        help: ArgumentHelp(
+            "Keep the untimed runs going for at least this many seconds.",
+            discussion: "A fresh process's threads take a while to settle on their own CPUs."))
+    var warmupSeconds: Double = 0
+
     @Option(help: "Timed runs.")
     var iterations: Int = 50
 
@@ -41,6 +47,9 @@ struct Bench: ParsableCommand {
         guard iterations > 0, warmup >= 0 else {
             throw fail("ClientError: InputConfiguration: --iterations must be positive")
         }
+        guard warmupSeconds >= 0, warmupSeconds <= 3600 else {
+            throw fail("ClientError: InputConfiguration: --warmup-seconds must be from 0 to 3600")
+        }
         do {
             let opened = try OpenedArtifact(path: artifact, threads: threads)
             let model = opened.loaded
@@ -55,10 +64,12 @@ struct Bench: ParsableCommand {
                 FileHandle.standardError.write(Data("kiln bench: running under \(emulation)\n".utf8))
             }
             if profile {
-                try printProfile(try model.profile(inputs, warmup: warmup, iterations: iterations), model: model)
+                try printProfile(
+                    try model.profile(inputs, warmup: warmup, warmupSeconds: warmupSeconds, iterations: iterations),
+                    model: model)
                 return
             }
-            var times = try model.time(inputs, warmup: warmup, iterations: iterations)
+            var times = try model.time(inputs, warmup: warmup, warmupSeconds: warmupSeconds, iterations: iterations)
             times.sort()
             let result = Result(
                 variant: model.variant, emulated: model.emulation, threads: threads, iterations: iterations,

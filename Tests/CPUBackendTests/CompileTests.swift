@@ -527,7 +527,8 @@ extension PassTests {
         let directory = try TemporaryDirectory()
         let path = try #require(try await compile(model, in: directory).artifactPath)
         let artifact = try OpenedArtifact(path: path).loaded
-        let steps = try artifact.profile([Data(count: 4 * 63 * 4), Data(count: 12 * 63 * 4)], warmup: 1, iterations: 3)
+        let steps = try artifact.profile(
+            [Data(count: 4 * 63 * 4), Data(count: 12 * 63 * 4)], warmup: 1, warmupSeconds: 0, iterations: 3)
         #expect(
             steps.map(\.label) == [
                 "Transpose 'x/to_nhwc' float32[1,7,9,4]", "Transpose 'r/to_nhwc' float32[1,7,9,12]",

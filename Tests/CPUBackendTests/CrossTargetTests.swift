@@ -164,7 +164,7 @@ struct CrossTargetTests {
             let expected = floats(try OpenedArtifact(path: hostPath).loaded.run([digit])[0])
             let artifact = try OpenedArtifact(path: path)
             let got = floats(try artifact.loaded.run([digit])[0])
-            let times = try artifact.loaded.time([digit], warmup: 1, iterations: 3)
+            let times = try artifact.loaded.time([digit], warmup: 1, warmupSeconds: 0, iterations: 3)
             return (expected, got, artifact.loaded.emulation, artifact.loaded.variant, times)
         }
         #expect(emulation?.hasPrefix("qemu-") == true)

@@ -100,4 +100,30 @@ struct CLITests {
         #expect(!left.contains { $0.hasPrefix("kernels-") || $0.hasPrefix(".staging-") }, "\(left)")
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
     }
+
+    @Test("bench warms up for at least --warmup-seconds, and refuses a negative one in one line")
+    func benchWarmupSeconds() throws {
+        let directory = try TemporaryDirectory()
+        let home = directory.path + "/home"
+        let compiled = try kiln(
+            [
+                "compile", "--model", repositoryRoot + "/models/digits-cnn/model.tar.gz", "--data-input-config",
+                #"{"image": [1,1,8,8]}"#, "--target-platform", "LINUX/X86_64", "--output", directory.path + "/out",
+                "--json",
+            ],
+            home: home, environment: ["KILN_NO_AUTOSTART": "1"])
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(compiled.stdout.utf8)) as? [String: Any]
+        let artifact = try #require(summary?["artifactPath"] as? String)
+        let start = Date()
+        let bench = try kiln(
+            ["bench", artifact, "--warmup", "0", "--warmup-seconds", "0.5", "--iterations", "2", "--json"], home: home)
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect(Date().timeIntervalSince(start) >= 0.5)
+        let negative = try kiln(["bench", artifact, "--warmup-seconds=-1"], home: home)
+        #expect(negative.status == 1)
+        #expect(
+            negative.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "ClientError: InputConfiguration: --warmup-seconds must be from 0 to 3600")
+    }
 }
