@@ -44,16 +44,7 @@ struct ChannelsLastSweep {
     }
 
     /// Subgraphs (Loop, Scan bodies) may read outer values by name: leave such graphs alone.
-    var applies: Bool {
-        !source.contains { node in
-            node.attributes.values.contains {
-                switch $0 {
-                case .graph, .graphs: true
-                default: false
-                }
-            }
-        }
-    }
+    var applies: Bool { !graph.hasSubgraphs }
 
     mutating func run() {
         graph.nodes = []

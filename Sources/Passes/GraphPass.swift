@@ -28,6 +28,7 @@ public struct PassContext: Sendable {
 /// The passes the optimize stage runs, in order, one line each.
 public enum PassManager {
     public static let standard: [GraphPass] = [
+        .eliminateIdentities, .eliminateCommonSubexpressions, .cancelTransposes, .eliminateDeadCode,
         .foldBatchNormalization, .fuseGelu, .fuseConvEpilogue, .fuseMatMulEpilogue, .channelsLast,
         .fuseExpandDepthwise,
     ]
@@ -86,6 +87,29 @@ struct FusionState {
 }
 
 extension Graph {
+    /// Whether some node carries a subgraph (Loop, Scan bodies): those may read outer values by name, which
+    /// the passes that rename or drop values cannot see, so such graphs are left to the passes that do not.
+    var hasSubgraphs: Bool {
+        nodes.contains { node in
+            node.attributes.values.contains {
+                switch $0 {
+                case .graph, .graphs: true
+                default: false
+                }
+            }
+        }
+    }
+
+    /// Points every reader of `old` (node inputs and guards) at `new`; `old` must not be a graph output.
+    mutating func replaceUses(of old: ValueID, with new: ValueID) {
+        for index in nodes.indices {
+            nodes[index].inputs = nodes[index].inputs.map { $0 == old ? new : $0 }
+            for slot in nodes[index].guards.indices where nodes[index].guards[slot].condition == old {
+                nodes[index].guards[slot].condition = new
+            }
+        }
+    }
+
     /// A Clip's bounds when they are known at compile time (opset 11+: optional constant inputs; before:
     /// attributes), missing ones unbounded; nil when a bound is computed at run time.
     func constantClipBounds(_ node: Node) -> (lo: Float, hi: Float)? {
