@@ -29,7 +29,7 @@ public struct PassContext: Sendable {
 public enum PassManager {
     public static let standard: [GraphPass] = [
         .eliminateIdentities, .eliminateCommonSubexpressions, .cancelTransposes, .eliminateDeadCode,
-        .foldBatchNormalization, .fuseGelu, .fuseConvEpilogue, .fuseMatMulEpilogue, .channelsLast,
+        .foldBatchNormalization, .fuseLayerNorm, .fuseGelu, .fuseConvEpilogue, .fuseMatMulEpilogue, .channelsLast,
         .fuseExpandDepthwise,
     ]
 

@@ -60,3 +60,88 @@ struct GraphPassTests {
         #expect(floats(outputs[1]) == transposed)
     }
 }
+
+extension GraphPassTests {
+    /// LayerNorm written out, as exporters did before opset 17: over a [2,3,8] input a with Pow and γ, β; over b
+    /// with Mul(d, d) and neither; over c along axis 1, which is not a LayerNormalization and must stay.
+    static func layerNormModel(gamma: [Float], beta: [Float]) -> ModelSpec {
+        var nodes: [NodeSpec] = []
+        func decomposed(_ x: String, _ tag: String, axis: Int, square: String) {
+            nodes += [
+                NodeSpec("ReduceMean", [x], ["\(tag)m"], name: "\(tag)m", [("axes", .ints([axis]))]),
+                NodeSpec("Sub", [x, "\(tag)m"], ["\(tag)d"], name: "\(tag)d"),
+                square == "Pow"
+                    ? NodeSpec("Pow", ["\(tag)d", "two"], ["\(tag)q"], name: "\(tag)q")
+                    : NodeSpec("Mul", ["\(tag)d", "\(tag)d"], ["\(tag)q"], name: "\(tag)q"),
+                NodeSpec("ReduceMean", ["\(tag)q"], ["\(tag)v"], name: "\(tag)v", [("axes", .ints([axis]))]),
+                NodeSpec("Add", ["\(tag)v", "eps"], ["\(tag)e"], name: "\(tag)e"),
+                NodeSpec("Sqrt", ["\(tag)e"], ["\(tag)s"], name: "\(tag)s"),
+                NodeSpec("Div", ["\(tag)d", "\(tag)s"], ["\(tag)n"], name: "\(tag)n"),
+            ]
+        }
+        decomposed("a", "a", axis: -1, square: "Pow")
+        nodes += [
+            NodeSpec("Mul", ["an", "gamma"], ["ag"], name: "ag"), NodeSpec("Add", ["beta", "ag"], ["ya"], name: "ya"),
+        ]
+        decomposed("b", "b", axis: 2, square: "Mul")
+        decomposed("c", "c", axis: 1, square: "Pow")
+        let shape: [Dim] = [2, 3, 8]
+        return ModelSpec(
+            opset: 13,
+            graph: GraphSpec(
+                nodes: nodes,
+                inputs: ["a", "b", "c"].map { ValueSpec($0, ElemType.float, shape) },
+                outputs: [
+                    ValueSpec("ya", ElemType.float, shape), ValueSpec("bn", ElemType.float, shape),
+                    ValueSpec("cn", ElemType.float, shape),
+                ],
+                initializers: [
+                    .float("two", [], [2]), .float("eps", [], [1e-5]), .float("gamma", [8], gamma),
+                    .float("beta", [8], beta),
+                ]))
+    }
+
+    @Test("fuses LayerNorm written out over the last axis into one LayerNormalization, with the same results")
+    func layerNorm() async throws {
+        var random = SeededGenerator(state: 3)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -2...2, using: &random) } }
+        let (gamma, beta) = (values(8), values(8))
+        let inputs = (0..<3).map { _ in values(48) }
+        let directory = try TemporaryDirectory()
+        let result = try await compile(
+            Self.layerNormModel(gamma: gamma, beta: beta), target: native(layout: "NHWC"), in: directory)
+        #expect(result.manifest.passesApplied == ["fuse-layer-norm: 2"])
+        #expect(result.manifest.opCountsAfter["LayerNormalization"] == 2)
+        #expect(result.manifest.opCountsAfter["ReduceMean"] == 2, "c's normalization along axis 1 stays")
+        let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run(inputs.map(bytes))
+        /// x normalized along `axis` (of [2,3,8]), then scaled and shifted per element of the last axis.
+        func reference(_ x: [Float], axis: Int, gamma: [Float]?, beta: [Float]?) -> [Double] {
+            let strides = [24, 8, 1]
+            let length = [2, 3, 8][axis]
+            var y = [Double](repeating: 0, count: 48)
+            for start in 0..<48 where start / strides[axis] % length == 0 {
+                let at = (0..<length).map { start + $0 * strides[axis] }
+                let mean = at.reduce(0.0) { $0 + Double(x[$1]) } / Double(length)
+                let variance = at.reduce(0.0) { $0 + (Double(x[$1]) - mean) * (Double(x[$1]) - mean) } / Double(length)
+                for i in at {
+                    let normalized = (Double(x[i]) - mean) / (variance + 1e-5).squareRoot()
+                    y[i] = normalized * Double(gamma?[i % 8] ?? 1) + Double(beta?[i % 8] ?? 0)
+                }
+            }
+            return y
+        }
+        let expected = [
+            reference(inputs[0], axis: 2, gamma: gamma, beta: beta),
+            reference(inputs[1], axis: 2, gamma: nil, beta: nil),
+            reference(inputs[2], axis: 1, gamma: nil, beta: nil),
+        ]
+        for (name, (got, want)) in zip(["ya", "bn", "cn"], zip(outputs.map(floats), expected)) {
+            #expect(got.count == 48, "\(name)")
+            for (value, reference) in zip(got, want) {
+                #expect(
+                    abs(Double(value) - reference) <= 1e-4 * max(1, abs(reference)),
+                    "\(name): \(value), not \(reference)")
+            }
+        }
+    }
+}
