@@ -143,11 +143,20 @@ static void softmax_rows(void *context, size_t first, size_t last) {
   for (size_t row = first; row < last; row++) {
     const float *in = job->x + row * len;
     float *out = job->y + row * len;
+    /* The maximum a vector at a time: as a scalar loop of compare-and-select it was a chain of dependent
+       steps, half the kernel's time (256 rows of 128: 0.024 ms before, in one thread on the Zen 5). Exact
+       either way; a NaN gives an all-NaN row either way, through the sum. */
     float max = in[0];
-    for (size_t k = 1; k < len; k++) max = in[k] > max ? in[k] : max;
-    for (size_t k = 0; k < len; k++) out[k] = kk_expf(in[k] - max);
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t k = 0;
+    if (len >= KK_VW) {
+      kk_vf lanes = kk_load(in);
+      for (k = KK_VW; k + KK_VW <= len; k += KK_VW) lanes = __builtin_elementwise_max(lanes, kk_load(in + k));
+      max = __builtin_reduce_max(lanes);
+    }
+    for (; k < len; k++) max = in[k] > max ? in[k] : max;
+    for (k = 0; k < len; k++) out[k] = kk_expf(in[k] - max);
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    k = 0;
     for (; k + 8 <= len; k += 8)
       for (size_t l = 0; l < 8; l++) lanes[l] += out[k + l];
     float sum = 0;
