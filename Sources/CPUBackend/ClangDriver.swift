@@ -48,7 +48,9 @@ public struct ClangDriver: Sendable {
         var variants: [(name: String, symbol: String, features: [String])] = []
         var objects: [String] = []
         var compiles: [Compile] = []
+        // Staged kernel objects not published by the end (a failed compile, or an error before) are removed.
         var libraries: [KernelLibrary] = []
+        defer { for library in libraries { library.discard() } }
         var hits = 0
         var misses = 0
         let version = try await clangVersion()
@@ -77,6 +79,7 @@ public struct ClangDriver: Sendable {
         // Metadata and the ABI entry points run before any variant is chosen: baseline flags only.
         let baseline = commonFlags(target) + ["-O2", "-I", kernels]
         let runtime = try cachedObject(source: "\(kernels)/runtime.c", flags: baseline, version: version)
+        defer { runtime.discard() }
         if let compile = runtime.compile {
             misses += 1
             compiles.append(compile)
@@ -89,10 +92,6 @@ public struct ClangDriver: Sendable {
             Compile(
                 arguments: baseline + ["-c", metaSource, "-o", "\(directory)/model_meta.o"],
                 what: "compiling the model metadata"))
-        defer {
-            for library in libraries { library.discard() }
-            runtime.discard()
-        }
         try await runConcurrently(compiles)
         for library in libraries { library.publish() }
         runtime.publish()
