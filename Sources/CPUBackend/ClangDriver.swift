@@ -136,13 +136,15 @@ public struct ClangDriver: Sendable {
             + (target.architecture == .aarch64 ? ["-mno-outline-atomics"] : []) + target.extraFlags
     }
 
+    /// A variant's flags: its CPU, and its L2 cache (`KK_L2_BYTES`) for the kernels' blocking choices.
     func variantFlags(_ variant: CPUVariant, target: CompileTarget) -> [String] {
+        let cache = ["-DKK_L2_BYTES=\(target.l2CacheBytes(variant))"]
         switch target.architecture {
         case .x86_64, .i686:
-            return commonFlags(target) + ["-march=\(variant.mcpu)", "-O3"] + variant.features.map { "-m\($0)" }
+            return commonFlags(target) + ["-march=\(variant.mcpu)", "-O3"] + variant.features.map { "-m\($0)" } + cache
         case .aarch64, .armv7:
             // On Arm the CPU name carries its features (NEON, dot product); they are checked at load time.
-            return commonFlags(target) + ["-mcpu=\(variant.mcpu)", "-O3"]
+            return commonFlags(target) + ["-mcpu=\(variant.mcpu)", "-O3"] + cache
         }
     }
 

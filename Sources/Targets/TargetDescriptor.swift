@@ -172,10 +172,14 @@ public struct CompileTarget: Sendable, Equatable {
     /// passes' cost model: CompilerOptions `l2-cache-kib` if given, the host's own for `native`, a table for
     /// the CPUs Kiln names, and otherwise 512 KiB, the smallest among the x86 targets (Zen 2 and 3).
     public var l2CacheBytes: Int {
+        variants.first.map(l2CacheBytes) ?? l2CacheKiB.map { $0 << 10 } ?? TargetCatalog.defaultL2CacheBytes
+    }
+
+    /// The same for one code variant (the kernels of each variant are tuned to its own CPU).
+    public func l2CacheBytes(_ variant: CPUVariant) -> Int {
         if let l2CacheKiB { return l2CacheKiB << 10 }
-        guard let mcpu = variants.first?.mcpu else { return TargetCatalog.defaultL2CacheBytes }
-        if mcpu == "native" { return HostCPU.l2CacheBytes ?? TargetCatalog.defaultL2CacheBytes }
-        return TargetCatalog.l2CacheKiB[mcpu].map { $0 << 10 } ?? TargetCatalog.defaultL2CacheBytes
+        if variant.mcpu == "native" { return HostCPU.l2CacheBytes ?? TargetCatalog.defaultL2CacheBytes }
+        return TargetCatalog.l2CacheKiB[variant.mcpu].map { $0 << 10 } ?? TargetCatalog.defaultL2CacheBytes
     }
 
     public var isWindows: Bool { triple.contains("windows") }
