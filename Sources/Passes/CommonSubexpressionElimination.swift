@@ -26,7 +26,7 @@ extension GraphPass {
             for case (let duplicate?, let original?) in pairs { graph.replaceUses(of: duplicate, with: original) }
             removed.insert(index)
         }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.removeNodes(at: removed)
         return removed.count
     }
 }

@@ -25,7 +25,7 @@ extension GraphPass {
             case "Dropout":
                 let mask = node.outputs.count > 1 ? node.outputs[1] : nil
                 passesOn = (node.inputs.count < 3 || node.inputs[2] == nil) && mask.map { uses[$0] == nil } ?? true
-            case "Reshape", "Flatten", "Squeeze", "Unsqueeze":
+            case _ where TransposeCancellation.reshapes.contains(node.opType):
                 let shape = graph[y].type?.staticShape
                 passesOn = node.outputs.count == 1 && shape != nil && shape == graph[x].type?.staticShape
             default:
@@ -35,7 +35,7 @@ extension GraphPass {
             graph.replaceUses(of: y, with: x)
             removed.insert(index)
         }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.removeNodes(at: removed)
         return removed.count
     }
 }

@@ -67,7 +67,7 @@ extension GraphPass {
             graph.nodes[convIndex] = folded
             removed.insert(index)
         }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.removeNodes(at: removed)
         return removed.count
     }
 }

@@ -64,7 +64,7 @@ extension GraphPass {
                 break
             }
         }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.removeNodes(at: removed)
         return fused
     }
 }

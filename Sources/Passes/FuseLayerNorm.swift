@@ -102,7 +102,7 @@ extension GraphPass {
             removed.formUnion(parts)
             fused += 1
         }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.removeNodes(at: removed)
         return fused
     }
 }

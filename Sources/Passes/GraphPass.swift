@@ -81,7 +81,7 @@ struct FusionState {
 
     /// Drops the merged nodes; returns how many consumers were taken in.
     func finish(_ graph: inout Graph) -> Int {
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.removeNodes(at: removed)
         return fused
     }
 }
@@ -98,6 +98,12 @@ extension Graph {
                 }
             }
         }
+    }
+
+    /// Drops the nodes at `indices` (positions in `nodes`), keeping the others in order.
+    mutating func removeNodes(at indices: Set<Int>) {
+        guard !indices.isEmpty else { return }
+        nodes = nodes.enumerated().filter { !indices.contains($0.offset) }.map(\.element)
     }
 
     /// Points every reader of `old` (node inputs and guards) at `new`; `old` must not be a graph output.

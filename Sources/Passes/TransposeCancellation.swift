@@ -49,7 +49,7 @@ extension GraphPass {
                 changed += 1
             }
         }
-        graph.nodes = graph.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        graph.removeNodes(at: removed)
         return changed
     }
 }
