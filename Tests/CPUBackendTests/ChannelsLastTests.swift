@@ -112,13 +112,7 @@ struct ChannelsLastTests {
         let expected = try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run([x])
         #expect(got.count == 5)
         for (name, (a, b)) in zip(["f", "c4", "big", "dilated", "wino"], zip(got, expected)) {
-            let (values, reference) = (floats(a), floats(b))
-            #expect(values.count == reference.count, "\(name)")
-            // Relative to the tensor's largest magnitude: an element can be a small sum of large products.
-            let scale = max(1, reference.map(abs).max() ?? 0)
-            for (index, (value, want)) in zip(values, reference).enumerated() {
-                #expect(abs(value - want) <= 1e-5 * scale, "\(name)[\(index)] = \(value), not \(want)")
-            }
+            expectClose(floats(a), floats(b), name)
         }
         try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
     }
@@ -144,12 +138,10 @@ struct ChannelsLastTests {
         #expect(large.manifest.opCountsAfter["kiln::WinogradConvNHWC"] == 1)
         let nchw = try await compile(model, target: native(layout: "NCHW"), in: directories.2)
         let expected = floats(try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run([x])[0])
-        let scale = max(1, expected.map(abs).max() ?? 0)
-        for compiled in [small, large] {
-            let got = floats(try OpenedArtifact(path: try #require(compiled.artifactPath)).loaded.run([x])[0])
-            #expect(got.count == expected.count)
-            let wrong = zip(got, expected).filter { abs($0.0 - $0.1) > 1e-5 * scale }
-            #expect(wrong.isEmpty, "\(wrong.count) of \(got.count) elements differ")
+        for (label, compiled) in [("direct", small), ("Winograd", large)] {
+            expectClose(
+                floats(try OpenedArtifact(path: try #require(compiled.artifactPath)).loaded.run([x])[0]), expected,
+                label)
         }
     }
 
@@ -179,10 +171,8 @@ struct ChannelsLastTests {
         let nchw = try await compile(model, target: native(layout: "NCHW"), in: second)
         let got = floats(try OpenedArtifact(path: try #require(nhwc.artifactPath)).loaded.run([x])[0])
         let expected = floats(try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run([x])[0])
-        #expect(got.count == 2 * 1600 * 81 && expected.count == got.count)
-        let scale = max(1, expected.map(abs).max() ?? 0)
-        let wrong = zip(got, expected).enumerated().filter { abs($0.element.0 - $0.element.1) > 1e-5 * scale }
-        #expect(wrong.isEmpty, "\(wrong.count) elements differ, the first at \(wrong.first.map { "\($0)" } ?? "")")
+        #expect(got.count == 2 * 1600 * 81)
+        expectClose(got, expected)
         try expectSameBytesOnThreads(try #require(nhwc.artifactPath), [x])
     }
 
@@ -258,13 +248,7 @@ struct ChannelsLastTests {
         let expected = try OpenedArtifact(path: try #require(nchw.artifactPath)).loaded.run(inputs)
         #expect(got.count == 4)
         for (name, (a, b)) in zip(["a", "y4", "y3", "y5"], zip(got, expected)) {
-            let (values, reference) = (floats(a), floats(b))
-            #expect(values.count == reference.count, "\(name)")
-            let scale = max(1, reference.map(abs).max() ?? 0)
-            let wrong = zip(values, reference).enumerated().filter { abs($0.element.0 - $0.element.1) > 1e-5 * scale }
-            #expect(
-                wrong.isEmpty, "\(name): \(wrong.count) elements differ, the first \(wrong.first.map { "\($0)" } ?? "")"
-            )
+            expectClose(floats(a), floats(b), name)
         }
         try expectSameBytesOnThreads(try #require(nhwc.artifactPath), inputs)
     }

@@ -47,6 +47,21 @@ func expectSameBytesOnThreads(_ path: String, _ inputs: [Data], runs: Int = 1) t
     }
 }
 
+/// Expects `got` to hold `expected`'s values within 1e-5 of `expected`'s largest magnitude (at least 1): an
+/// element can be a small sum of large products.
+func expectClose(
+    _ got: [Float], _ expected: [Float], _ label: String = "", sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(
+        got.count == expected.count, "\(label): \(got.count) values, not \(expected.count)",
+        sourceLocation: sourceLocation)
+    let scale = max(1, expected.map(abs).max() ?? 0)
+    let wrong = zip(got, expected).enumerated().filter { abs($0.element.0 - $0.element.1) > 1e-5 * scale }
+    #expect(
+        wrong.isEmpty, "\(label): \(wrong.count) elements differ, the first \(wrong.first.map { "\($0)" } ?? "")",
+        sourceLocation: sourceLocation)
+}
+
 func floats(_ data: Data) -> [Float] { data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
 func bytes(_ values: [Float]) -> Data { values.withUnsafeBytes { Data($0) } }
 
