@@ -142,42 +142,19 @@ public enum CPUCodeGenerator {
                 kept.append(node)
                 continue
             }
-            switch node.opType {
-            case "Constant":
-                if let tensor = node.tensor("value") {
-                    graph.initializers[output] = tensor
-                } else if let value = node.int("value_int") {
-                    graph.initializers[output] = Constant(.int64, shape: [], values: [Int64(value)])
-                } else if let values = node.ints("value_ints") {
-                    graph.initializers[output] = Constant(.int64, shape: [values.count], values: values.map(Int64.init))
-                } else if let value = node.float("value_float") {
-                    graph.initializers[output] = Constant(float32: [value], shape: [])
-                } else if case .floats(let values)? = node.attributes["value_floats"] {
-                    graph.initializers[output] = Constant(float32: values, shape: [values.count])
-                } else {
-                    kept.append(node)
+            let value: Constant?
+            if node.opType == "Constant" {
+                value = node.constantValue
+            } else {
+                value = (node.inputs.first ?? nil).flatMap { graph[$0].type?.staticShape }.flatMap {
+                    node.shapeValue(of: $0)
                 }
-            case "Shape":
-                guard let input = node.inputs.first ?? nil, let dims = graph[input].type?.staticShape,
-                    let values = graph[output].type?.staticShape
-                else {
-                    kept.append(node)
-                    continue
-                }
-                let rank = dims.count
-                func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + rank : v, 0), rank) }
-                let start = clamp(node.int("start") ?? 0)
-                let end = clamp(node.int("end") ?? rank)
-                let slice = start < end ? Array(dims[start..<end]) : []
-                _ = values
-                graph.initializers[output] = Constant(.int64, shape: [slice.count], values: slice.map(Int64.init))
-            default:  // Size
-                guard let input = node.inputs.first ?? nil, let dims = graph[input].type?.staticShape else {
-                    kept.append(node)
-                    continue
-                }
-                graph.initializers[output] = Constant(.int64, shape: [], values: [Int64(elementCount(dims) ?? 0)])
             }
+            guard let value else {
+                kept.append(node)
+                continue
+            }
+            graph.initializers[output] = value
         }
         graph.nodes = kept
     }

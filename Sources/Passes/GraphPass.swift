@@ -28,7 +28,7 @@ public struct PassContext: Sendable {
 /// The passes the optimize stage runs, in order, one line each.
 public enum PassManager {
     public static let standard: [GraphPass] = [
-        .eliminateIdentities, .eliminateCommonSubexpressions, .cancelTransposes, .eliminateDeadCode,
+        .foldConstants, .eliminateIdentities, .eliminateCommonSubexpressions, .cancelTransposes, .eliminateDeadCode,
         .foldBatchNormalization, .fuseLayerNorm, .fuseGelu, .fuseConvEpilogue, .fuseMatMulEpilogue, .channelsLast,
         .fuseExpandDepthwise,
     ]

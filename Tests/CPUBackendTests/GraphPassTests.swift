@@ -145,3 +145,75 @@ extension GraphPassTests {
         }
     }
 }
+
+extension GraphPassTests {
+    /// y = x · Transpose(wt) + Where(cond, Gather(Slice(Concat(b, k)), reversed), k), where b = Cast(c16) · k
+    /// / √(var + ε) and k is a Constant node: every node of the bias and the weight has constant inputs. z = q
+    /// + Expand(1, [200, 100]), an Expand whose result (80,000 bytes) is too large to store for its 20 bytes
+    /// of inputs.
+    static func foldingModel(wt: [Float], half: [Float16], variance: [Float]) -> ModelSpec {
+        ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("Transpose", ["wt"], ["w"], name: "w", [("perm", .ints([1, 0]))]),
+                    NodeSpec("Cast", ["c16"], ["b0"], name: "b0", [("to", .int(1))]),
+                    NodeSpec(
+                        "Constant", [], ["k"], name: "k", [("value", .tensor(.float("kv", [6], [1, 2, 3, 4, 5, 6])))]),
+                    NodeSpec("Mul", ["b0", "k"], ["b1"], name: "b1"),
+                    NodeSpec("Add", ["var", "eps"], ["ve"], name: "ve"),
+                    NodeSpec("Sqrt", ["ve"], ["sq"], name: "sq"),
+                    NodeSpec("Div", ["b1", "sq"], ["b"], name: "b"),
+                    NodeSpec("Concat", ["b", "k"], ["cat"], name: "cat", [("axis", .int(0))]),
+                    NodeSpec("Slice", ["cat", "starts", "ends"], ["sl"], name: "sl"),
+                    NodeSpec("Gather", ["sl", "idx"], ["g"], name: "g"),
+                    NodeSpec("Where", ["cond", "g", "k"], ["h"], name: "h"),
+                    NodeSpec("MatMul", ["x", "w"], ["m"], name: "m"),
+                    NodeSpec("Add", ["m", "h"], ["y"], name: "y"),
+                    NodeSpec("Expand", ["one", "shape"], ["big"], name: "big"),
+                    NodeSpec("Add", ["q", "big"], ["z"], name: "z"),
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [2, 8]), ValueSpec("q", ElemType.float, [200, 100])],
+                outputs: [ValueSpec("y", ElemType.float, [2, 6]), ValueSpec("z", ElemType.float, [200, 100])],
+                initializers: [
+                    .float("wt", [6, 8], wt),
+                    TensorSpec(
+                        name: "c16", elemType: 10, dims: [6],
+                        raw: half.flatMap { value in
+                            withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+                        }),
+                    .float("var", [6], variance), .float("eps", [], [1e-3]), .int64("starts", [1], [3]),
+                    .int64("ends", [1], [9]), .int64("idx", [6], [5, 4, 3, 2, 1, 0]),
+                    TensorSpec(name: "cond", elemType: ElemType.bool, dims: [6], raw: [1, 1, 0, 1, 0, 1]),
+                    .float("one", [1], [1]), .int64("shape", [2], [200, 100]),
+                ]))
+    }
+
+    @Test("fold-constants computes the nodes of constant inputs once, so the bias fuses into the product")
+    func foldConstants() async throws {
+        var random = SeededGenerator(state: 3)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &random) } }
+        let (wt, x, q) = (values(48), values(16), values(20_000))
+        let half = values(6).map { Float16($0) }
+        let variance = values(6).map { abs($0) + 0.5 }
+        let directory = try TemporaryDirectory()
+        let result = try await compile(
+            Self.foldingModel(wt: wt, half: half, variance: variance), target: native(layout: "NHWC"), in: directory)
+        #expect(result.manifest.passesApplied == ["fold-constants: 11", "fuse-matmul-epilogue: 1"])
+        #expect(result.manifest.opCountsAfter == ["kiln::FusedMatMul": 1, "Expand": 1, "Add": 1])
+        let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x), bytes(q)])
+
+        let k: [Float] = [1, 2, 3, 4, 5, 6]
+        let b = (0..<6).map { Float(half[$0]) * k[$0] / (variance[$0] + 1e-3).squareRoot() }
+        let sliced = Array((b + k)[3..<9])
+        let gathered = Array(sliced.reversed())
+        let h = zip([true, true, false, true, false, true], zip(gathered, k)).map { $0 ? $1.0 : $1.1 }
+        var y = [Float](repeating: 0, count: 12)
+        for r in 0..<2 {
+            for j in 0..<6 {
+                y[r * 6 + j] = (0..<8).reduce(0) { $0 + x[r * 8 + $1] * wt[j * 8 + $1] } + h[j]
+            }
+        }
+        expectClose(floats(outputs[0]), y, "y")
+        #expect(floats(outputs[1]) == q.map { $0 + 1 })
+    }
+}
