@@ -56,6 +56,7 @@ public enum OperatorTable {
         table["MatMul"] = OperatorLowering(types: E.floats, lower: N.lowerMatMul)
         // Passes/FuseMatMulEpilogue.swift and Passes/FuseGelu.swift.
         table["kiln::FusedMatMul"] = OperatorLowering(types: float32, lower: N.lowerFusedMatMul)
+        table["kiln::Attention"] = OperatorLowering(types: float32, lower: N.lowerAttention)
         table["kiln::Gelu"] = OperatorLowering(types: float32, lower: E.lowerUnary)
         table["BatchNormalization"] = OperatorLowering(types: float32, lower: N.lowerBatchNorm)
         table["LayerNormalization"] = OperatorLowering(types: float32, lower: N.lowerLayerNorm)

@@ -18,8 +18,14 @@ public struct GraphPass: Sendable {
 public struct PassContext: Sendable {
     /// Bytes of L2 cache per core.
     public var l2CacheBytes: Int
+    /// The model's ONNX opset, where an op's meaning changed between opsets (Softmax's axis); set by
+    /// `PassManager.optimize` from the model.
+    public var opset: Int
 
-    public init(l2CacheBytes: Int) { self.l2CacheBytes = l2CacheBytes }
+    public init(l2CacheBytes: Int, opset: Int = 17) {
+        self.l2CacheBytes = l2CacheBytes
+        self.opset = opset
+    }
 
     /// A CPU nothing is known of: the smallest L2 among the x86 targets (Zen 2 and 3).
     public static let standard = PassContext(l2CacheBytes: 512 << 10)
@@ -29,7 +35,8 @@ public struct PassContext: Sendable {
 public enum PassManager {
     public static let standard: [GraphPass] = [
         .foldConstants, .eliminateIdentities, .eliminateCommonSubexpressions, .cancelTransposes, .eliminateDeadCode,
-        .foldBatchNormalization, .fuseLayerNorm, .fuseGelu, .fuseConvEpilogue, .fuseMatMulEpilogue, .channelsLast,
+        .foldBatchNormalization, .fuseLayerNorm, .fuseGelu, .fuseAttention, .fuseConvEpilogue, .fuseMatMulEpilogue,
+        .channelsLast,
         .fuseExpandDepthwise,
     ]
 
@@ -43,6 +50,8 @@ public enum PassManager {
         -> (Model, [String])
     {
         var model = model
+        var context = context
+        context.opset = model.opset
         var applied: [String] = []
         for pass in passes {
             let changed = pass.run(&model.graph, context)

@@ -409,3 +409,64 @@ void KK(sgemm_batched)(size_t count, size_t m, size_t n, size_t k, const float *
   for (size_t t = 0; t < count; t++)
     KK(sgemm)(0, 0, m, n, k, 1.0f, a + offsets_a[t], k, b + offsets_b[t], n, 0.0f, c + t * m * n, n);
 }
+
+/* Attention (Passes/FuseAttention.swift): out[b] = softmax(scale · q[b] kt[b] + mask[b]) v[b] for each of
+   `batches` products, q[b] lq x d, kt[b] d x lk, v[b] lk x dv, out[b] lq x dv contiguous. Each task takes a
+   block of query rows of one batch: their scores (in `scores`, which has room for every batch's lq x lk),
+   masked and softmaxed in place while still in L1, then times v. The unfused graph wrote all the scores,
+   read and wrote them again for the scale, the mask and the softmax, and read them once more for v. */
+#ifndef KK_ATTENTION_BLOCK_BYTES
+#define KK_ATTENTION_BLOCK_BYTES (128 << 10)
+#endif
+#ifndef KK_ATTENTION_MIN_ROWS
+#define KK_ATTENTION_MIN_ROWS 48
+#endif
+
+typedef struct {
+  const kk_attention_params *p;
+  const float *q, *kt, *v, *mask;
+  float *out, *scores;
+  size_t rows, blocks; /* query rows per task; tasks per batch */
+} kk_attention_job;
+
+static void kk_attention_range(void *context, size_t first, size_t last) {
+  const kk_attention_job *job = context;
+  const kk_attention_params *p = job->p;
+  static const kk_epilogue none = {0};
+  for (size_t t = first; t < last; t++) {
+    size_t b = t / job->blocks, r0 = t % job->blocks * job->rows;
+    size_t rows = p->lq - r0 < job->rows ? p->lq - r0 : job->rows;
+    float *s = job->scores + (b * p->lq + r0) * p->lk;
+    kk_sgemm_rows(rows, p->lk, p->d, p->scale, job->q + p->offsets_q[b] + r0 * p->d, p->d, job->kt + p->offsets_kt[b],
+                  p->lk, s, p->lk, &none, 0);
+    for (size_t r = 0; r < rows; r++) {
+      float *row = s + r * p->lk;
+      if (job->mask) {
+        const float *m = job->mask + p->offsets_mask[b] + (r0 + r) * p->mask_row_stride;
+        size_t k = 0;
+        if (p->mask_column_stride) {
+          for (; k + KK_VW <= p->lk; k += KK_VW) kk_store(row + k, kk_load(row + k) + kk_load(m + k));
+          for (; k < p->lk; k++) row[k] += m[k];
+        } else {
+          for (; k < p->lk; k++) row[k] += m[0];
+        }
+      }
+      float max;
+      kk_scale_row(row, p->lk, 1.0f / kk_exp_row(row, row, p->lk, &max));
+    }
+    kk_sgemm_rows(rows, p->dv, p->lk, 1.0f, s, p->lk, job->v + p->offsets_v[b], p->dv,
+                  job->out + (b * p->lq + r0) * p->dv, p->dv, &none, 0);
+  }
+}
+
+void KK(attention_f32)(const kk_attention_params *p, const float *q, const float *kt, const float *v, const float *mask,
+                       float *out, float *scores) {
+  if (p->lq == 0 || p->dv == 0) return;
+  size_t rows = KK_ATTENTION_BLOCK_BYTES / (sizeof(float) * (p->lk ? p->lk : 1));
+  rows = rows < KK_ATTENTION_MIN_ROWS ? KK_ATTENTION_MIN_ROWS : rows / KK_MR * KK_MR;
+  if (rows > p->lq) rows = p->lq;
+  size_t blocks = (p->lq + rows - 1) / rows;
+  kk_attention_job job = {p, q, kt, v, mask, out, scores, rows, blocks};
+  kk_parallel_range(p->batches * blocks, p->batches * p->lq * p->lk * (p->d + p->dv), KK_PARALLEL_MACS,
+                    kk_attention_range, &job);
+}

@@ -259,6 +259,39 @@ static inline kk_vf kk_erfv(kk_vf x) {
 
 static inline kk_vf kk_geluv(kk_vf x) { return 0.5f * x * (1.0f + kk_erfv(x * 0.707106781186547524f)); }
 
+/* out[k] = exp(in[k] - max) for a row of len > 0 values (max: the row's largest, also returned in *max);
+   returns their sum. Softmax and attention rows: the maximum a vector at a time (a scalar chain of
+   compare-and-select steps was half a softmax's time), exp and the sum a vector at a time, both reductions
+   in halving steps. 256 rows of 128 (Zen 5, one thread): 0.024 ms with scalar steps, 0.0127 ms now. A NaN
+   anywhere gives a NaN sum, so an all-NaN softmax row. in may be out. */
+static inline float kk_exp_row(const float *in, float *out, size_t len, float *max_out) {
+  float max = in[0];
+  size_t k = 0;
+  if (len >= KK_VW) {
+    kk_vf lanes = kk_load(in);
+    for (k = KK_VW; k + KK_VW <= len; k += KK_VW) lanes = __builtin_elementwise_max(lanes, kk_load(in + k));
+    max = kk_reduce_max(lanes);
+  }
+  for (; k < len; k++) max = in[k] > max ? in[k] : max;
+  kk_vf shift = kk_splat(max), lanes = {0};
+  for (k = 0; k + KK_VW <= len; k += KK_VW) {
+    kk_vf e = kk_expv(kk_load(in + k) - shift);
+    kk_store(out + k, e);
+    lanes += e;
+  }
+  float sum = 0;
+  for (; k < len; k++) sum += out[k] = kk_expf(in[k] - max);
+  *max_out = max;
+  return sum + kk_reduce_add(lanes);
+}
+
+/* row[k] *= scale for k < len. */
+static inline void kk_scale_row(float *row, size_t len, float scale) {
+  size_t k = 0;
+  for (; k + KK_VW <= len; k += KK_VW) kk_store(row + k, kk_load(row + k) * scale);
+  for (; k < len; k++) row[k] *= scale;
+}
+
 /* Right-aligns an n-d (n <= 3) window field to 3 dims, filling the front with `fill`,
    so one loop nest serves 1-D, 2-D and 3-D convolution and pooling. */
 static inline void kk_align3(size_t n, const size_t *values, size_t fill, size_t out[3]) {
@@ -307,6 +340,17 @@ static inline void kk_epilogue_apply(const kk_epilogue *ep, float *c, size_t row
   }
 }
 /* MatMul's `count` batches: C + t * m * n = (A + offsets_a[t]) (B + offsets_b[t]), each m x k times k x n. */
+/* Fused attention, softmax(scale · q kt + mask) v, over `batches` products (gemm.c). Offsets are in floats,
+   per batch; the mask (optional) is read at offsets_mask[b] + row * mask_row_stride + column *
+   mask_column_stride (strides 0 where it broadcasts). `scores` has room for batches * lq * lk floats. */
+typedef struct {
+  size_t batches, lq, lk, d, dv;
+  float scale;
+  const size_t *offsets_q, *offsets_kt, *offsets_v, *offsets_mask;
+  size_t mask_row_stride, mask_column_stride;
+} kk_attention_params;
+void KK(attention_f32)(const kk_attention_params *p, const float *q, const float *kt, const float *v, const float *mask,
+                       float *out, float *scores);
 void KK(sgemm_batched)(size_t count, size_t m, size_t n, size_t k, const float *a, const size_t *offsets_a,
                        const float *b, const size_t *offsets_b, float *c);
 /* C = A B then the epilogue, row-major, no transposes, alpha 1: C's old contents are never read. */

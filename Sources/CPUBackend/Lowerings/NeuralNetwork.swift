@@ -195,33 +195,64 @@ enum NeuralNetworkLowerings {
         if sa.count == 1 { sa = [1] + sa }
         if sb.count == 1 { sb = sb + [1] }
         let (m, k, n) = (sa[sa.count - 2], sa[sa.count - 1], sb[sb.count - 1])
-        let batchA = Array(sa.dropLast(2))
-        let batchB = Array(sb.dropLast(2))
+        let (batchA, batchB) = (Array(sa.dropLast(2)), Array(sb.dropLast(2)))
         let rank = max(batchA.count, batchB.count)
         let paddedA = Array(repeating: 1, count: rank - batchA.count) + batchA
         let paddedB = Array(repeating: 1, count: rank - batchB.count) + batchB
         let batch = zip(paddedA, paddedB).map { max($0, $1) }
         let total = batch.reduce(1, *)
-        var offsetsA: [Int] = []
-        var offsetsB: [Int] = []
-        for flat in 0..<total {
-            var rest = flat
-            var oa = 0
-            var ob = 0
-            var strideA = 1
-            var strideB = 1
-            for axis in stride(from: rank - 1, through: 0, by: -1) {
+        let offsetsA = batchOffsets(sa, batch: batch)
+        let offsetsB = batchOffsets(sb, batch: batch)
+        return (m, k, n, total, offsetsA, offsetsB)
+    }
+
+    /// For each product of a `batch`-shaped stack (row-major), where its matrix starts in an operand of
+    /// `shape` (rank >= 2: batch dims, then the matrix), in elements; the operand's batch dims broadcast (size 1
+    /// or missing on the left).
+    static func batchOffsets(_ shape: [Int], batch: [Int]) -> [Int] {
+        let matrix = shape.suffix(2).reduce(1, *)
+        let own = Array(shape.dropLast(2))
+        let padded = Array(repeating: 1, count: max(0, batch.count - own.count)) + own
+        return (0..<batch.reduce(1, *)).map { flat in
+            var (rest, offset, step) = (flat, 0, 1)
+            for axis in stride(from: batch.count - 1, through: 0, by: -1) {
                 let coordinate = rest % batch[axis]
                 rest /= batch[axis]
-                if paddedA[axis] != 1 { oa += coordinate * strideA }
-                if paddedB[axis] != 1 { ob += coordinate * strideB }
-                strideA *= paddedA[axis]
-                strideB *= paddedB[axis]
+                if padded[axis] != 1 { offset += coordinate * step }
+                step *= padded[axis]
             }
-            offsetsA.append(oa * m * k)
-            offsetsB.append(ob * k * n)
+            return offset * matrix
         }
-        return (m, k, n, total, offsetsA, offsetsB)
+    }
+
+    /// kiln::Attention (Passes/FuseAttention.swift): softmax(scale · Q Kᵀ + mask) V by the fused kernel
+    /// (gemm.c), every operand's batch dims broadcast to the scores'.
+    static func lowerAttention(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard node.inputs.count >= 3, let q = node.inputs[0], let kt = node.inputs[1], let v = node.inputs[2],
+            let y = node.outputs[0]
+        else { return }
+        let (qs, ks, vs) = (c.shape(q), c.shape(kt), c.shape(v))
+        let (lq, d, lk, dv) = (qs[qs.count - 2], qs[qs.count - 1], ks[ks.count - 1], vs[vs.count - 1])
+        let batch = Array(c.shape(y).dropLast(2))
+        let batches = batch.reduce(1, *)
+        c.emitSizes("aq\(index)", batchOffsets(qs, batch: batch))
+        c.emitSizes("ak\(index)", batchOffsets(ks, batch: batch))
+        c.emitSizes("av\(index)", batchOffsets(vs, batch: batch))
+        let mask = node.inputs.count > 3 ? node.inputs[3] : nil
+        var strides = (row: 0, column: 0)
+        if let mask {
+            let ms = Array(repeating: 1, count: max(0, 2 - c.shape(mask).count)) + c.shape(mask)
+            c.emitSizes("am\(index)", batchOffsets(ms, batch: batch))
+            strides = (ms[ms.count - 2] == 1 ? 0 : ms[ms.count - 1], ms[ms.count - 1] == 1 ? 0 : 1)
+        }
+        c.scratchFloats = max(c.scratchFloats, batches * lq * lk)
+        let scale = CSource.float(node.float("scale") ?? 1)
+        c.emit(
+            "  { static const kk_attention_params p = {\(batches), \(lq), \(lk), \(d), \(dv), \(scale), aq\(index), ak\(index), av\(index), \(mask == nil ? "0" : "am\(index)"), \(strides.row), \(strides.column)};"
+        )
+        c.emit(
+            "    KK(attention_f32)(&p, \(c.pointer(q)), \(c.pointer(kt)), \(c.pointer(v)), \(mask.map { c.pointer($0) } ?? "0"), \(c.pointer(y)), S); }"
+        )
     }
 
     static func lowerMatMul(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
