@@ -75,44 +75,96 @@ struct LoweringContext {
 
     /// Emits `output[i] = expression(operands at i)` over the output's shape,
     /// with NumPy broadcasting of each operand.
-    mutating func emitElementwise(output: ValueID, operands: [ValueID], expression: ([String]) -> String) {
+    mutating func emitElementwise(
+        output: ValueID, operands: [ValueID], parallel: Bool = false, expression: ([String]) -> String
+    ) {
+        emitElementwise(output: output, operands: operands, parallel: parallel) { ([], expression($0)) }
+    }
+
+    /// The same loop nest with a body of statements before the stored expression (locals of a fused chain).
+    /// `parallel`: when the expressions read only the operands, the loop runs as a function over ranges of
+    /// the output (of its leading axes when operands broadcast), spread over the runtime's threads from
+    /// `KK_PARALLEL_ELEMENTS` elements.
+    mutating func emitElementwise(
+        output: ValueID, operands: [ValueID], parallel: Bool = false,
+        body: ([String]) -> (statements: [String], result: String)
+    ) {
+        func statement(_ target: String, _ loads: [String]) -> String {
+            let (statements, result) = body(loads)
+            let store = "\(target) = \(result);"
+            return statements.isEmpty ? store : "{ \((statements + [store]).joined(separator: " ")) }"
+        }
         let outShape = shape(output)
         let out = pointer(output)
         let names = operands.map { pointer($0) }
         let total = elementCount(outShape) ?? 0
-        let simple = operands.allSatisfy { shape($0) == outShape || count($0) == 1 }
-        if simple {
-            let loads = zip(operands, names).map { count($0.0) == 1 && total != 1 ? "\($0.1)[0]" : "\($0.1)[i]" }
-            emit("  for (size_t i = 0; i < \(total); i++) \(out)[i] = \(expression(loads));")
-            return
-        }
-        let rank = outShape.count
-        var indexes: [String] = []
-        for (axis, dim) in outShape.enumerated() {
-            emit("  \(String(repeating: " ", count: axis * 2))for (size_t i\(axis) = 0; i\(axis) < \(dim); i\(axis)++)")
-            indexes.append("i\(axis)")
-        }
-        let loads = zip(operands, names).map { operand, name -> String in
-            let operandShape = shape(operand)
-            var terms: [String] = []
-            var step = 1
-            for axis in stride(from: operandShape.count - 1, through: 0, by: -1) {
-                let outAxis = axis + rank - operandShape.count
-                if operandShape[axis] != 1 {
-                    terms.append(step == 1 ? indexes[outAxis] : "\(indexes[outAxis]) * \(step)")
+        // The loop nest: one flat loop when no operand broadcasts but as a scalar, else one loop per axis.
+        let flatLoop = operands.allSatisfy { shape($0) == outShape || count($0) == 1 }
+        let dims = flatLoop ? [total] : outShape
+        let indexes = flatLoop ? ["i"] : dims.indices.map { "i\($0)" }
+        let loads: [String]
+        if flatLoop {
+            loads = zip(operands, names).map { count($0.0) == 1 && total != 1 ? "\($0.1)[0]" : "\($0.1)[i]" }
+        } else {
+            loads = zip(operands, names).map { operand, name -> String in
+                let operandShape = shape(operand)
+                var terms: [String] = []
+                var step = 1
+                for axis in stride(from: operandShape.count - 1, through: 0, by: -1) {
+                    let outAxis = axis + dims.count - operandShape.count
+                    if operandShape[axis] != 1 {
+                        terms.append(step == 1 ? indexes[outAxis] : "\(indexes[outAxis]) * \(step)")
+                    }
+                    step *= operandShape[axis]
                 }
-                step *= operandShape[axis]
+                return "\(name)[\(terms.isEmpty ? "0" : terms.joined(separator: " + "))]"
             }
-            return "\(name)[\(terms.isEmpty ? "0" : terms.joined(separator: " + "))]"
         }
         var flat: [String] = []
         var step = 1
-        for axis in stride(from: rank - 1, through: 0, by: -1) {
+        for axis in stride(from: dims.count - 1, through: 0, by: -1) {
             flat.append(step == 1 ? indexes[axis] : "\(indexes[axis]) * \(step)")
-            step *= outShape[axis]
+            step *= dims[axis]
         }
+        let store = statement("\(out)[\(flat.joined(separator: " + "))]", loads)
+        /// Loops over axes from `first` on, around the store, each line indented by `indent` more.
+        func loops(from first: Int, indent: Int) -> [String] {
+            (first..<dims.count).map {
+                String(repeating: " ", count: indent + ($0 - first) * 2)
+                    + "for (size_t \(indexes[$0]) = 0; \(indexes[$0]) < \(dims[$0]); \(indexes[$0])++)"
+            } + [String(repeating: " ", count: indent + (dims.count - first) * 2) + store]
+        }
+        guard parallel && total > 1 else {
+            for line in loops(from: 0, indent: 2) { emit(line) }
+            return
+        }
+        // Ranges of the flat loop, or of the leading axes (enough of them to make 16 ranges), for the threads;
+        // the helper names the pointers as the run function does, so the loads read the same.
+        var (lead, ranges) = (0, 1)
+        while !flatLoop && lead < dims.count && ranges < 16 {
+            ranges *= dims[lead]
+            lead += 1
+        }
+        var values = [output]
+        for operand in operands where !values.contains(operand) { values.append(operand) }
+        var split = ["    size_t rest = r;"]
+        for axis in stride(from: lead - 1, through: 0, by: -1) {
+            split.append("    size_t \(indexes[axis]) = rest % \(dims[axis]); rest /= \(dims[axis]);")
+        }
+        let loop =
+            flatLoop
+            ? ["  for (size_t i = first; i < last; i++) \(store)"]
+            : ["  for (size_t r = first; r < last; r++) {"] + split + loops(from: lead, indent: 4) + ["  }"]
+        if flatLoop { ranges = total }
+        let function = "kiln_elementwise_\(output.index)"
+        emitOnce(
+            function,
+            ["static void \(function)(void *context, size_t first, size_t last) {", "  void *const *p = context;"]
+                + values.enumerated().map { "  \(ctype($1)) *v\($1.index) = (\(ctype($1)) *)p[\($0)];" }
+                + loop + ["}", ""])
+        let arguments = values.map { "(void *)\(pointer($0))" }.joined(separator: ", ")
         emit(
-            "  \(String(repeating: " ", count: rank * 2))\(out)[\(flat.joined(separator: " + "))] = \(expression(loads));"
+            "  { void *p[] = {\(arguments)}; kk_parallel_range(\(ranges), \(total), KK_PARALLEL_ELEMENTS, \(function), p); }"
         )
     }
 

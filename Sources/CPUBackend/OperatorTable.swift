@@ -58,6 +58,7 @@ public enum OperatorTable {
         table["kiln::FusedMatMul"] = OperatorLowering(types: float32, lower: N.lowerFusedMatMul)
         table["kiln::Attention"] = OperatorLowering(types: float32, lower: N.lowerAttention)
         table["kiln::Gelu"] = OperatorLowering(types: float32, lower: E.lowerUnary)
+        table["kiln::FusedElementwise"] = OperatorLowering(types: float32, lower: E.lowerFused)
         table["BatchNormalization"] = OperatorLowering(types: float32, lower: N.lowerBatchNorm)
         table["LayerNormalization"] = OperatorLowering(types: float32, lower: N.lowerLayerNorm)
         table["InstanceNormalization"] = OperatorLowering(types: float32, lower: N.lowerInstanceNorm)

@@ -142,12 +142,13 @@ public struct Graph: Sendable {
         return ValueID(values.count - 1)
     }
 
-    /// How many times each op (qualified by domain) occurs, subgraphs included.
+    /// How many times each op (qualified by domain) occurs, subgraphs included (a Loop's body, not the nodes
+    /// a Kiln fusion holds: `kiln::FusedElementwise` counts as itself).
     public var opHistogram: [String: Int] {
         var counts: [String: Int] = [:]
         for node in nodes {
             counts[node.qualifiedOpType, default: 0] += 1
-            for attribute in node.attributes.values {
+            for attribute in node.attributes.values where node.domain != "kiln" {
                 switch attribute {
                 case .graph(let graph): counts.merge(graph.opHistogram, uniquingKeysWith: +)
                 case .graphs(let graphs):

@@ -37,7 +37,7 @@ public enum PassManager {
         .foldConstants, .eliminateIdentities, .eliminateCommonSubexpressions, .cancelTransposes, .eliminateDeadCode,
         .foldBatchNormalization, .fuseLayerNorm, .fuseGelu, .fuseAttention, .fuseConvEpilogue, .fuseMatMulEpilogue,
         .channelsLast,
-        .fuseExpandDepthwise,
+        .fuseExpandDepthwise, .fuseElementwise,
     ]
 
     /// The standard passes, without layout selection when the activations stay in the model's NCHW.

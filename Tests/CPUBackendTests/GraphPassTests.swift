@@ -110,7 +110,8 @@ extension GraphPassTests {
         let directory = try TemporaryDirectory()
         let result = try await compile(
             Self.layerNormModel(gamma: gamma, beta: beta), target: native(layout: "NHWC"), in: directory)
-        #expect(result.manifest.passesApplied == ["fuse-layer-norm: 2"])
+        // c's Add of ε and its Sqrt become one loop (its other steps read a value twice or change shape).
+        #expect(result.manifest.passesApplied == ["fuse-layer-norm: 2", "fuse-elementwise: 1"])
         #expect(result.manifest.opCountsAfter["LayerNormalization"] == 2)
         #expect(result.manifest.opCountsAfter["ReduceMean"] == 2, "c's normalization along axis 1 stays")
         let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run(inputs.map(bytes))
@@ -215,5 +216,55 @@ extension GraphPassTests {
         }
         expectClose(floats(outputs[0]), y, "y")
         #expect(floats(outputs[1]) == q.map { $0 + 1 })
+    }
+}
+
+extension GraphPassTests {
+    /// Over x [2,16,40,40] (51,200 elements: the loops run on two threads when given them): SiLU, x · Sigmoid(x) → y1; (LeakyRelu(x + b) · 0.5) − x with b [16,1,1] → y2;
+    /// Exp(x) read twice, by + 1 → y3 and · 2 → y4 (not merged); x + Neg(v), v [16,1,1] (Neg's output is
+    /// smaller than the Add's: not merged) → y5; Tanh(x), itself an output y6, then Abs → y7 (not merged).
+    static let elementwiseModel = ModelSpec(
+        graph: GraphSpec(
+            nodes: [
+                NodeSpec("Sigmoid", ["x"], ["s"], name: "s"), NodeSpec("Mul", ["x", "s"], ["y1"], name: "y1"),
+                NodeSpec("Add", ["x", "b"], ["a"], name: "a"),
+                NodeSpec("LeakyRelu", ["a"], ["l"], name: "l", [("alpha", .float(0.1))]),
+                NodeSpec("Mul", ["l", "half"], ["h"], name: "h"), NodeSpec("Sub", ["h", "x"], ["y2"], name: "y2"),
+                NodeSpec("Exp", ["x"], ["e"], name: "e"), NodeSpec("Add", ["e", "one"], ["y3"], name: "y3"),
+                NodeSpec("Mul", ["e", "two"], ["y4"], name: "y4"),
+                NodeSpec("Neg", ["v"], ["n"], name: "n"), NodeSpec("Add", ["x", "n"], ["y5"], name: "y5"),
+                NodeSpec("Tanh", ["x"], ["y6"], name: "y6"), NodeSpec("Abs", ["y6"], ["y7"], name: "y7"),
+            ],
+            inputs: [ValueSpec("x", ElemType.float, [2, 16, 40, 40]), ValueSpec("v", ElemType.float, [16, 1, 1])],
+            outputs: ["y1", "y2", "y3", "y4", "y5", "y6", "y7"].map { ValueSpec($0, ElemType.float, [2, 16, 40, 40]) },
+            initializers: [
+                .float("b", [16, 1, 1], (0..<16).map { Float($0) / 8 - 1 }), .float("half", [], [0.5]),
+                .float("one", [], [1]), .float("two", [], [2]),
+            ]))
+
+    @Test("fuse-elementwise makes chains one loop over their output, and leaves values read twice or smaller")
+    func fuseElementwise() async throws {
+        var random = SeededGenerator(state: 9)
+        let x = (0..<51_200).map { _ in Float.random(in: -4...4, using: &random) }
+        let v = (0..<16).map { _ in Float.random(in: -1...1, using: &random) }
+        let directory = try TemporaryDirectory()
+        let result = try await compile(Self.elementwiseModel, target: native(layout: "NHWC"), in: directory)
+        #expect(result.manifest.passesApplied == ["fuse-elementwise: 4"])
+        #expect(
+            result.manifest.opCountsAfter == [
+                "kiln::FusedElementwise": 2, "Exp": 1, "Add": 2, "Mul": 1, "Neg": 1, "Tanh": 1, "Abs": 1,
+            ])
+        let path = try #require(result.artifactPath)
+        let outputs = try OpenedArtifact(path: path).loaded.run([bytes(x), bytes(v)]).map(floats)
+        let channel = (0..<51_200).map { $0 / 1600 % 16 }
+        let a = zip(x, channel).map { $0 + (Float($1) / 8 - 1) }
+        let expected: [[Float]] = [
+            x.map { $0 / (1 + exp(-$0)) },
+            zip(a, x).map { ($0 >= 0 ? $0 : 0.1 * $0) * 0.5 - $1 },
+            x.map { exp($0) + 1 }, x.map { exp($0) * 2 }, zip(x, channel).map { $0 - v[$1] }, x.map { tanh($0) },
+            x.map { abs(tanh($0)) },
+        ]
+        for (index, want) in expected.enumerated() { expectClose(outputs[index], want, "y\(index + 1)") }
+        try expectSameBytesOnThreads(path, [bytes(x), bytes(v)])
     }
 }

@@ -110,6 +110,11 @@ void kiln_rt_mark(int node);
 #define KK_PARALLEL_MACS ((size_t)1 << 20)
 #endif
 
+/* Generated elementwise loops of fewer elements than this run on one thread. */
+#ifndef KK_PARALLEL_ELEMENTS
+#define KK_PARALLEL_ELEMENTS ((size_t)1 << 15)
+#endif
+
 /* range(context, first, last) over [0, count) in chunks, four per thread (a worker that wakes late takes a
    share, not half), when `work` (multiply-adds, say) reaches `min_work`; else in one call here. */
 typedef struct {

@@ -155,7 +155,7 @@ enum ElementwiseLowerings {
     static func lowerUnary(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let (_, expression) = unary[node.opType], let x = node.inputs[0], let y = node.outputs[0] else { return }
         let type = c.dataType(x)
-        c.emitElementwise(output: y, operands: [x]) { expression($0[0], node, type) }
+        c.emitElementwise(output: y, operands: [x], parallel: true) { expression($0[0], node, type) }
     }
 
     static func lowerBinary(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
@@ -163,7 +163,32 @@ enum ElementwiseLowerings {
             let y = node.outputs[0]
         else { return }
         let type = c.dataType(a)
-        c.emitElementwise(output: y, operands: [a, b]) { expression($0[0], $0[1], node, type) }
+        c.emitElementwise(output: y, operands: [a, b], parallel: true) { expression($0[0], $0[1], node, type) }
+    }
+
+    /// kiln::FusedElementwise (Passes/FuseElementwise.swift): its body's nodes as locals of one loop over the
+    /// output, each op's expression as its own lowering writes it.
+    static func lowerFused(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
+        guard case .graph(let body)? = node.attributes["body"], let y = node.outputs[0], let result = body.outputs.first
+        else { throw c.notImplemented(node, index, "a fused elementwise node without its body") }
+        func op(_ inner: Node) -> String { inner.qualifiedOpType == "kiln::Gelu" ? "Gelu" : inner.opType }
+        for inner in body.nodes where unary[op(inner)] == nil && binary[op(inner)] == nil {
+            throw c.notImplemented(node, index, "\(inner.qualifiedOpType) inside a fused elementwise node")
+        }
+        c.emitElementwise(output: y, operands: node.inputs.compactMap { $0 }, parallel: true) { loads in
+            var names = Dictionary(uniqueKeysWithValues: zip(body.inputs, loads))
+            var statements: [String] = []
+            for (step, inner) in body.nodes.enumerated() {
+                let arguments = inner.inputs.map { names[$0!]! }
+                let type = body[inner.outputs[0]!].type?.dataType ?? .float32
+                let expression =
+                    unary[op(inner)].map { $0.1(arguments[0], inner, type) }
+                    ?? binary[op(inner)]!.1(arguments[0], arguments[1], inner, type)
+                statements.append("\(CSource.type(type)!) t\(step) = \(expression);")
+                names[inner.outputs[0]!] = "t\(step)"
+            }
+            return (statements, names[result]!)
+        }
     }
 
     /// Sum, Mean, Max, Min over any number of broadcast inputs.
