@@ -220,9 +220,10 @@ extension GraphPassTests {
 }
 
 extension GraphPassTests {
-    /// Over x [2,16,40,40] (51,200 elements: the loops run on two threads when given them): SiLU, x · Sigmoid(x) → y1; (LeakyRelu(x + b) · 0.5) − x with b [16,1,1] → y2;
-    /// Exp(x) read twice, by + 1 → y3 and · 2 → y4 (not merged); x + Neg(v), v [16,1,1] (Neg's output is
-    /// smaller than the Add's: not merged) → y5; Tanh(x), itself an output y6, then Abs → y7 (not merged).
+    /// Over x [2,16,40,40] (51,200 elements: the loops run on two threads when given them): SiLU,
+    /// x · Sigmoid(x) → y1; (LeakyRelu(x + b) · 0.5) − x with b [16,1,1] → y2; Exp(x) read twice, by + 1 → y3
+    /// and · 2 → y4 (not merged); x + Neg(v), v [16,1,1] (Neg's output is smaller than the Add's: not merged)
+    /// → y5; Tanh(x), itself an output y6, then Abs → y7 (not merged); x and y6 side by side → y8.
     static let elementwiseModel = ModelSpec(
         graph: GraphSpec(
             nodes: [
@@ -234,9 +235,11 @@ extension GraphPassTests {
                 NodeSpec("Mul", ["e", "two"], ["y4"], name: "y4"),
                 NodeSpec("Neg", ["v"], ["n"], name: "n"), NodeSpec("Add", ["x", "n"], ["y5"], name: "y5"),
                 NodeSpec("Tanh", ["x"], ["y6"], name: "y6"), NodeSpec("Abs", ["y6"], ["y7"], name: "y7"),
+                NodeSpec("Concat", ["x", "y6"], ["y8"], name: "y8", [("axis", .int(3))]),
             ],
             inputs: [ValueSpec("x", ElemType.float, [2, 16, 40, 40]), ValueSpec("v", ElemType.float, [16, 1, 1])],
-            outputs: ["y1", "y2", "y3", "y4", "y5", "y6", "y7"].map { ValueSpec($0, ElemType.float, [2, 16, 40, 40]) },
+            outputs: ["y1", "y2", "y3", "y4", "y5", "y6", "y7"].map { ValueSpec($0, ElemType.float, [2, 16, 40, 40]) }
+                + [ValueSpec("y8", ElemType.float, [2, 16, 40, 80])],
             initializers: [
                 .float("b", [16, 1, 1], (0..<16).map { Float($0) / 8 - 1 }), .float("half", [], [0.5]),
                 .float("one", [], [1]), .float("two", [], [2]),
@@ -252,17 +255,25 @@ extension GraphPassTests {
         #expect(result.manifest.passesApplied == ["fuse-elementwise: 4"])
         #expect(
             result.manifest.opCountsAfter == [
-                "kiln::FusedElementwise": 2, "Exp": 1, "Add": 2, "Mul": 1, "Neg": 1, "Tanh": 1, "Abs": 1,
+                "kiln::FusedElementwise": 2, "Exp": 1, "Add": 2, "Mul": 1, "Neg": 1, "Tanh": 1, "Abs": 1, "Concat": 1,
             ])
         let path = try #require(result.artifactPath)
         let outputs = try OpenedArtifact(path: path).loaded.run([bytes(x), bytes(v)]).map(floats)
         let channel = (0..<51_200).map { $0 / 1600 % 16 }
         let a = zip(x, channel).map { $0 + (Float($1) / 8 - 1) }
+        // Rows of 40 from x, then the same rows of Tanh(x): the Concat's rows, shared over the threads.
+        var concatenated: [Float] = []
+        for row in 0..<1280 {
+            let slab = x[row * 40..<(row + 1) * 40]
+            concatenated += Array(slab)
+            concatenated += slab.map { tanh($0) }
+        }
         let expected: [[Float]] = [
             x.map { $0 / (1 + exp(-$0)) },
             zip(a, x).map { ($0 >= 0 ? $0 : 0.1 * $0) * 0.5 - $1 },
             x.map { exp($0) + 1 }, x.map { exp($0) * 2 }, zip(x, channel).map { $0 - v[$1] }, x.map { tanh($0) },
             x.map { abs(tanh($0)) },
+            concatenated,
         ]
         for (index, want) in expected.enumerated() { expectClose(outputs[index], want, "y\(index + 1)") }
         try expectSameBytesOnThreads(path, [bytes(x), bytes(v)])

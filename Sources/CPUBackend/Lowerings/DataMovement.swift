@@ -30,6 +30,10 @@ enum DataMovementLowerings {
         c.emit("    KK(transpose)(\(c.pointer(x)), \(c.pointer(y)), \(elementSize(c, x)), \(xs.count), d, p); }")
     }
 
+    /// Concat: each row of the dims before `axis` gets every input's slab in turn. The rows are shared
+    /// out over the runtime's threads from `KK_PARALLEL_ELEMENTS` elements: a channel Concat of NHWC
+    /// activations reads what the convolutions before it wrote into both cores' caches. SqueezeNet's eight
+    /// at 2 threads on the Zen 5 (`kiln bench --profile`): 0.111 ms in all on one thread, 0.060 shared.
     static func lowerConcat(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
         guard let y = node.outputs[0] else { return }
         let ys = c.shape(y)
@@ -38,18 +42,32 @@ enum DataMovementLowerings {
         let element = elementSize(c, y)
         let outer = ys[..<axis].reduce(1, *)
         let inner = ys[(axis + 1)...].reduce(1, *) * element
+        let row = ys[axis] * inner
         var offset = 0
-        let out = c.pointer(y)
+        var copies: [String] = []
+        var pointers = [c.pointer(y)]
         for case let input? in node.inputs {
-            let length = c.shape(input)[axis]
-            let chunk = length * inner
+            let chunk = c.shape(input)[axis] * inner
             if chunk > 0 {
-                c.emit(
-                    "  for (size_t o = 0; o < \(outer); o++) memcpy((uint8_t *)\(out) + o * \(ys[axis] * inner) + \(offset), (const uint8_t *)\(c.pointer(input)) + o * \(chunk), \(chunk));"
+                copies.append(
+                    "    memcpy(out + o * \(row) + \(offset), (const uint8_t *)p[\(pointers.count)] + o * \(chunk), \(chunk));"
                 )
+                pointers.append(c.pointer(input))
             }
             offset += chunk
         }
+        guard !copies.isEmpty else { return }
+        let function = "kiln_concat_\(index)"
+        c.emitOnce(
+            function,
+            [
+                "static void \(function)(void *context, size_t first, size_t last) {",
+                "  void *const *p = context;", "  uint8_t *out = p[0];", "  for (size_t o = first; o < last; o++) {",
+            ] + copies + ["  }", "}", ""])
+        let arguments = pointers.map { "(void *)\($0)" }.joined(separator: ", ")
+        c.emit(
+            "  { void *p[] = {\(arguments)}; kk_parallel_range(\(outer), \(outer * row / element), KK_PARALLEL_ELEMENTS, \(function), p); }"
+        )
     }
 
     static func lowerSplit(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
