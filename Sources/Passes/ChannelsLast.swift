@@ -171,7 +171,7 @@ struct ChannelsLastSweep {
             "kernel_shape": .ints(window.kernel), "strides": .ints(window.strides),
             "dilations": .ints(window.dilations), "pads": .ints(window.padBegin + window.padEnd),
         ]
-        for name in ["activation_min", "activation_max"] { attributes[name] = node.attributes[name] }
+        for name in ["activation_min", "activation_max", "silu"] { attributes[name] = node.attributes[name] }
         return Node(
             name: node.name, opType: opType, domain: "kiln", inputs: inputs,
             outputs: [nhwcOutput(for: y)], attributes: attributes)

@@ -2,9 +2,10 @@ import ModelIR
 
 extension GraphPass {
     /// A Conv's consumers that only touch each of its outputs once, done while the Conv stores them:
-    /// `Add(Conv(x), r)` with `r` shaped like the output (a residual connection), then `Relu` or a
-    /// `Clip` with constant bounds, become one `kiln::FusedConv(x, W, B, r)` with attributes
-    /// `activation_min`/`activation_max`, so the activations are written once instead of three times.
+    /// `Add(Conv(x), r)` with `r` shaped like the output (a residual connection), then `Relu`, a `Clip` with
+    /// constant bounds or SiLU (`Mul(c, Sigmoid(c))`, operands in either order, c read by those two
+    /// alone), become one `kiln::FusedConv(x, W, B, r)` with attributes `activation_min`/`activation_max` or
+    /// `silu`, so the activations are written once instead of three times.
     /// Only a Conv output used by nothing else is fused; the fused node takes the consumer's place in
     /// the order (everything it reads is computed by then).
     public static let fuseConvEpilogue = GraphPass(name: "fuse-conv-epilogue") { graph, _ in
@@ -17,13 +18,16 @@ extension GraphPass {
             let isConv = node.opType == "Conv" && node.isDefaultDomain
             let isFused = node.opType == "FusedConv" && node.domain == "kiln"
             guard isConv || isFused, node.guards.isEmpty, node.outputs.count == 1,
-                graph[value].type?.dataType == .float32, node.attributes["activation_min"] == nil
+                graph[value].type?.dataType == .float32, node.attributes["activation_min"] == nil,
+                node.attributes["silu"] == nil
             else { return nil }
             if acceptsResidual && node.inputs.count > 3 { return nil }
             return index
         }
 
-        func replace(_ convIndex: Int, by consumerIndex: Int, residual: ValueID?, clamp: (Float, Float)?) {
+        func replace(
+            _ convIndex: Int, by consumerIndex: Int, residual: ValueID?, clamp: (Float, Float)?, silu: Bool = false
+        ) {
             var node = graph.nodes[convIndex]
             node.opType = "FusedConv"
             node.domain = "kiln"
@@ -35,6 +39,7 @@ extension GraphPass {
                 node.attributes["activation_min"] = .float(lo)
                 node.attributes["activation_max"] = .float(hi)
             }
+            if silu { node.attributes["silu"] = .int(1) }
             state.merge(node, from: convIndex, into: consumerIndex, in: &graph)
         }
 
@@ -65,6 +70,22 @@ extension GraphPass {
                     let conv = convolution(producing: node.inputs.first ?? nil, acceptsResidual: false)
                 else { continue }
                 replace(conv, by: index, residual: nil, clamp: bounds)
+            case "Mul" where node.inputs.count == 2:
+                // SiLU: the conv's output c has two readers, this Mul and a Sigmoid whose output only it reads.
+                for slot in 0..<2 {
+                    guard let c = node.inputs[slot], let sigmoidIndex = state.soleProducer(of: node.inputs[1 - slot]),
+                        graph.nodes[sigmoidIndex].opType == "Sigmoid", graph.nodes[sigmoidIndex].isDefaultDomain,
+                        graph.nodes[sigmoidIndex].guards.isEmpty, graph.nodes[sigmoidIndex].inputs == [c],
+                        state.uses[c] == 2, graph[c].type == graph[node.outputs[0]!].type
+                    else { continue }
+                    // The conv as the Sigmoid's one reader would see it: counted once, for the Mul.
+                    state.uses[c] = 1
+                    defer { state.uses[c] = 2 }
+                    guard let conv = convolution(producing: c, acceptsResidual: false) else { continue }
+                    state.removed.insert(sigmoidIndex)
+                    replace(conv, by: index, residual: nil, clamp: nil, silu: true)
+                    break
+                }
             default:
                 continue
             }

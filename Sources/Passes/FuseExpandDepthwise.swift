@@ -14,9 +14,11 @@ extension GraphPass {
     /// band must make twice where two threads' runs of rows meet.
     public static let fuseExpandDepthwise = GraphPass(name: "fuse-expand-depthwise") { graph, context in
         var state = FusionState(graph)
-        /// A 1x1 kiln::ConvNHWC of stride 1 without padding: output pixel m reads input pixel m.
+        /// A 1x1 kiln::ConvNHWC of stride 1 without padding: output pixel m reads input pixel m. (Not with
+        /// SiLU, which the fused kernel's stages do not apply.)
         func isPointwise(_ node: Node) -> Bool {
-            node.qualifiedOpType == "kiln::ConvNHWC" && node.inputs.count >= 2 && node.ints("kernel_shape") == [1, 1]
+            node.qualifiedOpType == "kiln::ConvNHWC" && node.attributes["silu"] == nil && node.inputs.count >= 2
+                && node.ints("kernel_shape") == [1, 1]
                 && node.ints("strides") == [1, 1] && node.ints("dilations") == [1, 1]
                 && node.ints("pads") == [0, 0, 0, 0]
         }
@@ -24,7 +26,8 @@ extension GraphPass {
         func input(_ node: Node, _ slot: Int) -> ValueID? { node.inputs.count > slot ? node.inputs[slot] : nil }
         for index in graph.nodes.indices {
             let depthwise = graph.nodes[index]
-            guard depthwise.qualifiedOpType == "kiln::DepthwiseConvNHWC", depthwise.inputs.count >= 2,
+            guard depthwise.qualifiedOpType == "kiln::DepthwiseConvNHWC", depthwise.attributes["silu"] == nil,
+                depthwise.inputs.count >= 2,
                 let expandIndex = state.soleProducer(of: depthwise.inputs[0])
             else { continue }
             let expand = graph.nodes[expandIndex]

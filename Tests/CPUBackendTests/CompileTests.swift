@@ -587,3 +587,89 @@ extension PassTests {
         try expectSameBytesOnThreads(path, inputs)
     }
 }
+
+extension PassTests {
+    /// SiLU after convolutions, `Mul(c, Sigmoid(c))` either way round: x [1,4,7,9] → Conv 3x3 to 16 channels →
+    /// SiLU → a; a → depthwise 3x3 → Add(·, r) → SiLU → y1; a → Conv 3x3 16 → 16 (Winograd in NHWC) → SiLU → y2;
+    /// a → Conv 1x1 to 3 channels → SiLU → y3.
+    static func siluModel(_ weights: [String: [Float]]) -> ModelSpec {
+        var nodes: [NodeSpec] = []
+        func silu(_ c: String, _ y: String, sigmoidFirst: Bool) {
+            nodes.append(NodeSpec("Sigmoid", [c], ["\(y)s"], name: "\(y)s"))
+            nodes.append(NodeSpec("Mul", sigmoidFirst ? ["\(y)s", c] : [c, "\(y)s"], [y], name: y))
+        }
+        nodes.append(NodeSpec("Conv", ["x", "w1", "b1"], ["c1"], name: "c1", [("pads", .ints([1, 1, 1, 1]))]))
+        silu("c1", "a", sigmoidFirst: false)
+        nodes.append(
+            NodeSpec(
+                "Conv", ["a", "w2", "b2"], ["d"], name: "d", [("group", .int(16)), ("pads", .ints([1, 1, 1, 1]))]))
+        nodes.append(NodeSpec("Add", ["d", "r"], ["e"], name: "e"))
+        silu("e", "y1", sigmoidFirst: true)
+        nodes.append(NodeSpec("Conv", ["a", "w3", "b3"], ["f"], name: "f", [("pads", .ints([1, 1, 1, 1]))]))
+        silu("f", "y2", sigmoidFirst: false)
+        nodes.append(NodeSpec("Conv", ["a", "w4"], ["g"], name: "g"))
+        silu("g", "y3", sigmoidFirst: true)
+        return ModelSpec(
+            graph: GraphSpec(
+                nodes: nodes,
+                inputs: [
+                    ValueSpec("x", ElemType.float, [1, 4, 7, 9]), ValueSpec("r", ElemType.float, [1, 16, 7, 9]),
+                ],
+                outputs: [
+                    ValueSpec("y1", ElemType.float, [1, 16, 7, 9]), ValueSpec("y2", ElemType.float, [1, 16, 7, 9]),
+                    ValueSpec("y3", ElemType.float, [1, 3, 7, 9]),
+                ],
+                initializers: [
+                    .float("w1", [16, 4, 3, 3], weights["w1"]!), .float("b1", [16], weights["b1"]!),
+                    .float("w2", [16, 1, 3, 3], weights["w2"]!), .float("b2", [16], weights["b2"]!),
+                    .float("w3", [16, 16, 3, 3], weights["w3"]!), .float("b3", [16], weights["b3"]!),
+                    .float("w4", [3, 16, 1, 1], weights["w4"]!),
+                ]))
+    }
+
+    @Test(
+        "SiLU after Convs goes into their stores (GEMM, depthwise with a residual, Winograd, 1x1) in either layout",
+        arguments: [("NHWC", "native"), ("NHWC", "haswell"), ("NCHW", "native")])
+    func fuseSiLU(layout: String, mcpu: String) async throws {
+        var random = SeededGenerator(state: 12)
+        func values(_ count: Int, _ range: ClosedRange<Float> = -1...1) -> [Float] {
+            (0..<count).map { _ in Float.random(in: range, using: &random) }
+        }
+        let weights = [
+            "w1": values(16 * 36), "b1": values(16), "w2": values(16 * 9), "b2": values(16), "w3": values(16 * 144),
+            "b3": values(16), "w4": values(3 * 16),
+        ]
+        // Inputs up to ±30 drive the first SiLU through both tails of the sigmoid.
+        let (x, r) = (values(4 * 63, -30...30), values(16 * 63))
+        let directory = try TemporaryDirectory()
+        let result = try await compile(
+            Self.siluModel(weights), target: native(layout: layout, mcpu: mcpu), in: directory)
+        if layout == "NCHW" {
+            #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 5"])
+            #expect(result.manifest.opCountsAfter == ["kiln::FusedConv": 4])
+        } else {
+            #expect(result.manifest.passesApplied == ["fuse-conv-epilogue: 5", "channels-last: 4"])
+            #expect(
+                result.manifest.opCountsAfter == [
+                    "kiln::ConvNHWC": 2, "kiln::DepthwiseConvNHWC": 1, "kiln::WinogradConvNHWC": 1, "Transpose": 5,
+                ])
+        }
+        let path = try #require(result.artifactPath)
+        let outputs = try OpenedArtifact(path: path).loaded.run([bytes(x), bytes(r)]).map(floats)
+        func silu(_ v: Double) -> Double { v / (1 + exp(-v)) }
+        let a = Self.convolve(
+            x.map(Double.init), channels: 4, weights["w1"]!, weights["b1"]!, out: 16, kernel: 3, depthwise: false
+        )
+        .map(silu)
+        let y1 = zip(
+            Self.convolve(a, channels: 16, weights["w2"]!, weights["b2"]!, out: 16, kernel: 3, depthwise: true), r
+        ).map { silu($0 + Double($1)) }
+        let y2 = Self.convolve(a, channels: 16, weights["w3"]!, weights["b3"]!, out: 16, kernel: 3, depthwise: false)
+            .map(silu)
+        let y3 = Self.convolve(a, channels: 16, weights["w4"]!, nil, out: 3, kernel: 1, depthwise: false).map(silu)
+        for (index, (name, expected)) in [("y1", y1), ("y2", y2), ("y3", y3)].enumerated() {
+            expectClose(outputs[index], expected.map { Float($0) }, name)
+        }
+        try expectSameBytesOnThreads(path, [bytes(x), bytes(r)])
+    }
+}

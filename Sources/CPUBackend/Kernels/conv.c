@@ -255,8 +255,8 @@ static void depthwise2d_planes(const kk_conv_params *p, const float *x, const fl
         depthwise_row_vector(&r, ih0, row);
       else
         depthwise_row_taps(&r, ih0, row);
-      if (residual || p->clamp) {
-        kk_epilogue ep = {NULL, residual, out_w, p->clamp, p->lo, p->hi};
+      if (residual || p->clamp || p->special) {
+        kk_epilogue ep = {NULL, residual, out_w, p->clamp, p->lo, p->hi, NULL, p->special};
         kk_epilogue_apply(&ep, row, oh, out_w);
       }
     }
@@ -298,7 +298,7 @@ void KK(conv_f32)(const kk_conv_params *p, const float *x, const float *w, const
       const float *image = x + (n * p->in_channels + g * cin) * in_size;
       float *result = y + (n * p->out_channels + g * cout) * out_size;
       const float *residual = p->residual ? p->residual + (n * p->out_channels + g * cout) * out_size : NULL;
-      kk_epilogue ep = {bias ? bias + g * cout : NULL, residual, out_size, p->clamp, p->lo, p->hi};
+      kk_epilogue ep = {bias ? bias + g * cout : NULL, residual, out_size, p->clamp, p->lo, p->hi, NULL, p->special};
       const float *weights = w + g * cout * depth;
       if (pointwise(p)) {
         KK(sgemm_fused)(cout, out_size, depth, weights, depth, image, out_size, result, out_size, &ep);

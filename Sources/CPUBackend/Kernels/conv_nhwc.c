@@ -79,21 +79,21 @@ static inline __attribute__((always_inline)) void nhwc_micro_any(const kk_nhwc_s
 typedef struct {
   kk_vf lo, hi;
   float lo1, hi1;
-  int clamp, gelu;
+  int clamp, special;
 } kk_nhwc_activation;
 
 static inline kk_nhwc_activation nhwc_activation(const kk_conv_nhwc_params *p) {
-  kk_nhwc_activation a = {kk_splat(p->lo), kk_splat(p->hi), p->lo, p->hi, p->clamp, p->gelu};
+  kk_nhwc_activation a = {kk_splat(p->lo), kk_splat(p->hi), p->lo, p->hi, p->clamp, p->special};
   return a;
 }
 
 static inline kk_vf nhwc_clamp(const kk_nhwc_activation *a, kk_vf v) {
-  if (a->gelu) v = kk_gelu_vector(v);
+  if (a->special) v = kk_special_vector(a->special, v);
   return a->clamp ? __builtin_elementwise_min(__builtin_elementwise_max(v, a->lo), a->hi) : v;
 }
 
 static inline float nhwc_clamp_scalar(const kk_nhwc_activation *a, float v) {
-  if (a->gelu) v = kk_gelu(v);
+  if (a->special) v = kk_special(a->special, v);
   return a->clamp ? __builtin_elementwise_min(__builtin_elementwise_max(v, a->lo1), a->hi1) : v;
 }
 
@@ -211,12 +211,12 @@ static inline __attribute__((always_inline)) void nhwc_tile_panel(const kk_nhwc_
     nhwc_micro_any(segments, count, job->w + j * job->depth * KK_NHWC_PANEL, job->depth, column - j * KK_NHWC_PANEL,
                    width, acc);
     size_t at = (n * pixels + m0) * p->out_c + column;
-    /* GELU apart: it is a call, and a call on the way would send every accumulator through the stack. */
-    if (act->gelu)
+    /* GELU and SiLU apart: they are a call, and a call on the way would send every accumulator through the stack. */
+    if (act->special)
       nhwc_store_tile(act, y, at, p->out_c, bias, residual, acc, mr, width);
     else {
       kk_nhwc_activation plain = *act;
-      plain.gelu = 0;
+      plain.special = 0;
       nhwc_store_tile(&plain, y, at, p->out_c, bias, residual, acc, mr, width);
     }
   }
@@ -461,11 +461,11 @@ static inline __attribute__((always_inline)) void dw_nhwc_rows_with(const kk_dw_
 static void dw_nhwc_rows(void *context, size_t first, size_t last) {
   const kk_dw_nhwc_job *job = context;
   kk_nhwc_activation act = nhwc_activation(job->p);
-  /* GELU apart: it is a call, and a call on the way would send the accumulators through the stack. */
-  if (act.gelu) {
+  /* GELU and SiLU apart: they are a call, and a call on the way would send the accumulators through the stack. */
+  if (act.special) {
     dw_nhwc_rows_with(job, &act, first, last);
   } else {
-    act.gelu = 0;
+    act.special = 0;
     dw_nhwc_rows_with(job, &act, first, last);
   }
 }
@@ -715,11 +715,11 @@ static inline __attribute__((always_inline)) void wino_output_with(const kk_wino
 
 static void wino_output(const kk_wino_job *job, const float *M, size_t rows, size_t first, size_t count) {
   kk_nhwc_activation act = nhwc_activation(job->p);
-  /* GELU apart: it is a call, and a call on the way would send the transform's vectors through the stack. */
-  if (act.gelu) {
+  /* GELU and SiLU apart: they are a call, and a call on the way would send the transform's vectors through the stack. */
+  if (act.special) {
     wino_output_with(job, &act, M, rows, first, count);
   } else {
-    act.gelu = 0;
+    act.special = 0;
     wino_output_with(job, &act, M, rows, first, count);
   }
 }

@@ -89,7 +89,7 @@ static inline kk_vf kk_epilogue_vector(const kk_epilogue *ep, kk_vf v, size_t ro
   if (ep->bias) v += ep->bias[row];
   if (ep->column_bias) v += kk_load(ep->column_bias + column);
   if (ep->residual) v += kk_load(ep->residual + row * ep->ld_residual + column);
-  if (ep->gelu) v = kk_gelu_vector(v);
+  if (ep->special) v = kk_special_vector(ep->special, v);
   if (ep->clamp) v = __builtin_elementwise_min(__builtin_elementwise_max(v, kk_splat(ep->lo)), kk_splat(ep->hi));
   return v;
 }

@@ -40,6 +40,7 @@ enum ChannelsLastLowerings {
         emitParams(
             &c, "p", input: xs, output: ys, window: window, residual: node.inputs.count > 3 ? node.inputs[3] : nil,
             clamp: clamp(node, "activation_min", "activation_max"))
+        if node.int("silu") == 1 { c.emit("    p.special = KK_SPECIAL_SILU;") }
         if let kernel {
             c.emit("    KK(\(kernel))(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
         } else {

@@ -62,11 +62,12 @@ enum NeuralNetworkLowerings {
         windowFields(
             &c, "p", input: Array(xs[2...]), output: Array(ys[2...]), kernel: kernel, strides: strides,
             dilations: dilations, padBegin: begin, padEnd: nil)
-        // kiln::FusedConv (Passes/FuseConvEpilogue): a residual input and a clamp, applied as y is stored.
+        // kiln::FusedConv (Passes/FuseConvEpilogue): a residual input, SiLU and a clamp, applied as y is stored.
         if node.inputs.count > 3, let residual = node.inputs[3] { c.emit("    p.residual = \(c.pointer(residual));") }
         if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
             c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
         }
+        if node.int("silu") == 1 { c.emit("    p.special = KK_SPECIAL_SILU;") }
         c.emit("    KK(conv_f32)(&p, \(c.pointer(x)), \(c.pointer(w)), \(bias ?? "0"), \(c.pointer(y)), S); }")
     }
 
@@ -289,7 +290,7 @@ enum NeuralNetworkLowerings {
         c.emit(
             "    p.kernel_h = 1; p.kernel_w = 1; p.stride_h = 1; p.stride_w = 1; p.dilation_h = 1; p.dilation_w = 1;")
         if node.inputs.count > 3, let residual = node.inputs[3] { c.emit("    p.residual = \(c.pointer(residual));") }
-        if node.int("gelu") == 1 { c.emit("    p.gelu = 1;") }
+        if node.int("gelu") == 1 { c.emit("    p.special = KK_SPECIAL_GELU;") }
         if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
             c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
         }
