@@ -152,7 +152,9 @@ enum ConstantFolder {
                 broadcast(inputs[0]!.shape, to: shape), broadcast(x.shape, to: shape), broadcast(y.shape, to: shape)
             )
             let size = x.dataType.byteSize ?? 0
-            guard size > 0, let count = elementCount(shape) else { return nil }
+            guard size > 0, let count = elementCount(shape), x.storage.count >= x.elementCount * size,
+                y.storage.count >= y.elementCount * size, flags.count == inputs[0]!.elementCount
+            else { return nil }
             var bytes = [UInt8](repeating: 0, count: count * size)
             bytes.withUnsafeMutableBytes { out in
                 for i in 0..<count {

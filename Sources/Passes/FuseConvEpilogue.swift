@@ -70,7 +70,7 @@ extension GraphPass {
                     let conv = convolution(producing: node.inputs.first ?? nil, acceptsResidual: false)
                 else { continue }
                 replace(conv, by: index, residual: nil, clamp: bounds)
-            case "Mul" where node.inputs.count == 2:
+            case "Mul" where node.inputs.count == 2 && node.outputs[0] != nil:
                 // SiLU: the conv's output c has two readers, this Mul and a Sigmoid whose output only it reads.
                 for slot in 0..<2 {
                     guard let c = node.inputs[slot], let sigmoidIndex = state.soleProducer(of: node.inputs[1 - slot]),

@@ -113,4 +113,26 @@ struct AttentionTests {
         }
         try expectSameBytesOnThreads(path, inputs)
     }
+
+    @Test("attention over no keys fuses and gives zeros: each output is an empty sum")
+    func noKeys() async throws {
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("MatMul", ["q", "kt"], ["s"], name: "s"),
+                    NodeSpec("Softmax", ["s"], ["p"], name: "p", [("axis", .int(-1))]),
+                    NodeSpec("MatMul", ["p", "v"], ["o"], name: "o"),
+                ],
+                inputs: [
+                    ValueSpec("q", ElemType.float, [1, 2, 3, 4]), ValueSpec("kt", ElemType.float, [1, 2, 4, 0]),
+                    ValueSpec("v", ElemType.float, [1, 2, 0, 5]),
+                ],
+                outputs: [ValueSpec("o", ElemType.float, [1, 2, 3, 5])]))
+        let directory = try TemporaryDirectory()
+        let result = try await compile(model, target: native(layout: "NHWC"), in: directory)
+        #expect(result.manifest.passesApplied == ["fuse-attention: 1"])
+        let q = (0..<24).map { Float($0) }
+        let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(q), Data(), Data()])
+        #expect(floats(outputs[0]) == [Float](repeating: 0, count: 30))
+    }
 }

@@ -462,6 +462,10 @@ static void kk_attention_range(void *context, size_t first, size_t last) {
 void KK(attention_f32)(const kk_attention_params *p, const float *q, const float *kt, const float *v, const float *mask,
                        float *out, float *scores) {
   if (p->lq == 0 || p->dv == 0) return;
+  if (p->lk == 0) { /* no keys: every output is an empty sum */
+    for (size_t i = 0; i < p->batches * p->lq * p->dv; i++) out[i] = 0.0f;
+    return;
+  }
   size_t rows = KK_ATTENTION_BLOCK_BYTES / (sizeof(float) * (p->lk ? p->lk : 1));
   rows = rows < KK_ATTENTION_MIN_ROWS ? KK_ATTENTION_MIN_ROWS : rows / KK_MR * KK_MR;
   if (rows > p->lq) rows = p->lq;
