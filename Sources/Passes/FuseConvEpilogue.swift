@@ -70,22 +70,16 @@ extension GraphPass {
                     let conv = convolution(producing: node.inputs.first ?? nil, acceptsResidual: false)
                 else { continue }
                 replace(conv, by: index, residual: nil, clamp: bounds)
-            case "Mul" where node.inputs.count == 2 && node.outputs[0] != nil:
-                // SiLU: the conv's output c has two readers, this Mul and a Sigmoid whose output only it reads.
-                for slot in 0..<2 {
-                    guard let c = node.inputs[slot], let sigmoidIndex = state.soleProducer(of: node.inputs[1 - slot]),
-                        graph.nodes[sigmoidIndex].opType == "Sigmoid", graph.nodes[sigmoidIndex].isDefaultDomain,
-                        graph.nodes[sigmoidIndex].guards.isEmpty, graph.nodes[sigmoidIndex].inputs == [c],
-                        state.uses[c] == 2, graph[c].type == graph[node.outputs[0]!].type
-                    else { continue }
-                    // The conv as the Sigmoid's one reader would see it: counted once, for the Mul.
-                    state.uses[c] = 1
-                    defer { state.uses[c] = 2 }
-                    guard let conv = convolution(producing: c, acceptsResidual: false) else { continue }
-                    state.removed.insert(sigmoidIndex)
-                    replace(conv, by: index, residual: nil, clamp: nil, silu: true)
-                    break
+            case "Mul":
+                guard let (c, sigmoid) = state.silu(node, in: graph) else { continue }
+                // The conv as the Mul's one reader, which it is once the Sigmoid goes.
+                state.uses[c] = 1
+                guard let conv = convolution(producing: c, acceptsResidual: false) else {
+                    state.uses[c] = 2
+                    continue
                 }
+                state.removed.insert(sigmoid)
+                replace(conv, by: index, residual: nil, clamp: nil, silu: true)
             default:
                 continue
             }

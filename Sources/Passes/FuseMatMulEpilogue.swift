@@ -4,8 +4,8 @@ extension GraphPass {
     /// A MatMul by a constant 2-D weight `W [K, N]` and what its one reader does to each output, done as
     /// the product stores its tiles: `Add` of a constant bias of N values (broadcast over the rows), then
     /// `Add` of a tensor shaped like the output (a residual connection), then `Relu`, `Clip` with constant
-    /// bounds or `kiln::Gelu` (see fuse-gelu), in that order, each optional. The MatMul becomes one
-    /// `kiln::FusedMatMul(x, W, bias, residual)` (attributes `gelu`, `activation_min`/`activation_max`)
+    /// bounds, `kiln::Gelu` (see fuse-gelu) or SiLU (`Mul(c, Sigmoid(c))`), in that order, each optional. The MatMul becomes one
+    /// `kiln::FusedMatMul(x, W, bias, residual)` (attributes `gelu`, `silu`, `activation_min`/`activation_max`)
     /// in its last consumer's place, W packed like a 1x1 convolution's weights: since W is shared by every
     /// leading index of x, the product is a 1x1 convolution of all of x's rows as pixels, run by the NHWC
     /// implicit GEMM with nothing packed at run time. Counts each consumer taken in.
@@ -30,7 +30,7 @@ extension GraphPass {
             guard node.qualifiedOpType == "kiln::FusedMatMul" else { return nil }
             let has = [
                 node.inputs.count > 2 && node.inputs[2] != nil, node.inputs.count > 3,
-                node.int("gelu") == 1 || node.attributes["activation_min"] != nil,
+                node.int("gelu") == 1 || node.int("silu") == 1 || node.attributes["activation_min"] != nil,
             ]
             return has[stage...].contains(true) ? nil : index
         }
@@ -96,6 +96,16 @@ extension GraphPass {
             case "kiln::Gelu":
                 guard let matmul = product(producing: node.inputs.first ?? nil, stage: 2) else { continue }
                 take(matmul, into: index) { fusedNode in fusedNode.attributes["gelu"] = .int(1) }
+            case "Mul":
+                guard let (c, sigmoid) = state.silu(node, in: graph) else { continue }
+                // The product as the Mul's one reader, which it is once the Sigmoid goes.
+                state.uses[c] = 1
+                guard let matmul = product(producing: c, stage: 2) else {
+                    state.uses[c] = 2
+                    continue
+                }
+                state.removed.insert(sigmoid)
+                take(matmul, into: index) { fusedNode in fusedNode.attributes["silu"] = .int(1) }
             case "Clip":
                 guard let (lo, hi) = graph.constantClipBounds(node),
                     let matmul = product(producing: node.inputs.first ?? nil, stage: 2)

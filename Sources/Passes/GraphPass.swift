@@ -88,6 +88,23 @@ struct FusionState {
         fused += 1
     }
 
+    /// SiLU, `Mul(c, Sigmoid(c))` with the operands either way round, where c's only readers are those two:
+    /// c and the Sigmoid's index. (c counts two readers until the Sigmoid is merged away.)
+    func silu(_ node: Node, in graph: Graph) -> (value: ValueID, sigmoid: Int)? {
+        guard node.opType == "Mul", node.isDefaultDomain, node.guards.isEmpty, node.inputs.count == 2,
+            node.outputs.count == 1, let output = node.outputs[0]
+        else { return nil }
+        for slot in 0..<2 {
+            guard let c = node.inputs[slot], let sigmoid = soleProducer(of: node.inputs[1 - slot]),
+                graph.nodes[sigmoid].opType == "Sigmoid", graph.nodes[sigmoid].isDefaultDomain,
+                graph.nodes[sigmoid].guards.isEmpty, graph.nodes[sigmoid].inputs == [c], uses[c] == 2,
+                graph[c].type == graph[output].type
+            else { continue }
+            return (c, sigmoid)
+        }
+        return nil
+    }
+
     /// Drops the merged nodes; returns how many consumers were taken in.
     func finish(_ graph: inout Graph) -> Int {
         graph.removeNodes(at: removed)

@@ -110,4 +110,47 @@ struct MatMulEpilogueTests {
         }
         try expectSameBytesOnThreads(path, [bytes(x), bytes(a), bytes(b)])
     }
+
+    @Test("SiLU after a MatMul and its bias goes into the product's stores; one whose input has a third reader stays")
+    func silu() async throws {
+        var random = SeededGenerator(state: 21)
+        func values(_ count: Int, _ range: ClosedRange<Float> = -1...1) -> [Float] {
+            (0..<count).map { _ in Float.random(in: range, using: &random) }
+        }
+        let (w1, b1, w2) = (values(24 * 40), values(40), values(24 * 40))
+        let model = ModelSpec(
+            graph: GraphSpec(
+                nodes: [
+                    NodeSpec("MatMul", ["x", "w1"], ["m1"], name: "m1"),
+                    NodeSpec("Add", ["m1", "b1"], ["h"], name: "h"),
+                    NodeSpec("Sigmoid", ["h"], ["s"], name: "s"), NodeSpec("Mul", ["s", "h"], ["y"], name: "y"),
+                    NodeSpec("MatMul", ["x", "w2"], ["m2"], name: "m2"),
+                    NodeSpec("Sigmoid", ["m2"], ["t"], name: "t"), NodeSpec("Mul", ["m2", "t"], ["u"], name: "u"),
+                ],
+                inputs: [ValueSpec("x", ElemType.float, [2, 5, 24])],
+                outputs: [
+                    ValueSpec("y", ElemType.float, [2, 5, 40]), ValueSpec("u", ElemType.float, [2, 5, 40]),
+                    ValueSpec("m2", ElemType.float, [2, 5, 40]),
+                ],
+                initializers: [
+                    .float("w1", [24, 40], w1), .float("b1", [40], b1), .float("w2", [24, 40], w2),
+                ]))
+        let directory = try TemporaryDirectory()
+        let result = try await compile(model, target: native(layout: "NHWC"), in: directory)
+        #expect(result.manifest.passesApplied == ["fuse-matmul-epilogue: 2", "fuse-elementwise: 1"])
+        #expect(
+            result.manifest.opCountsAfter == ["kiln::FusedMatMul": 1, "MatMul": 1, "kiln::FusedElementwise": 1])
+        // Inputs up to ±8 take the products through both tails of the sigmoid.
+        let x = values(240, -8...8)
+        let outputs = try OpenedArtifact(path: try #require(result.artifactPath)).loaded.run([bytes(x)]).map(floats)
+        let xd = x.map(Double.init)
+        func silu(_ v: Double) -> Double { v / (1 + exp(-v)) }
+        let y = Self.product(xd, w1, rows: 10, k: 24, n: 40).enumerated().map {
+            silu($0.element + Double(b1[$0.offset % 40]))
+        }
+        let m2 = Self.product(xd, w2, rows: 10, k: 24, n: 40)
+        expectClose(outputs[0], y.map { Float($0) }, "y")
+        expectClose(outputs[1], m2.map { Float(silu($0)) }, "u")
+        expectClose(outputs[2], m2.map { Float($0) }, "m2")
+    }
 }

@@ -291,6 +291,7 @@ enum NeuralNetworkLowerings {
             "    p.kernel_h = 1; p.kernel_w = 1; p.stride_h = 1; p.stride_w = 1; p.dilation_h = 1; p.dilation_w = 1;")
         if node.inputs.count > 3, let residual = node.inputs[3] { c.emit("    p.residual = \(c.pointer(residual));") }
         if node.int("gelu") == 1 { c.emit("    p.special = KK_SPECIAL_GELU;") }
+        if node.int("silu") == 1 { c.emit("    p.special = KK_SPECIAL_SILU;") }
         if let lo = node.float("activation_min"), let hi = node.float("activation_max") {
             c.emit("    p.clamp = 1; p.lo = \(CSource.float(lo)); p.hi = \(CSource.float(hi));")
         }
