@@ -72,10 +72,11 @@ static inline __attribute__((always_inline)) void nhwc_micro_any(const kk_nhwc_s
     nhwc_micro(segments, count, b, KK_VW == KK_NHWC_SUB ? depth * KK_NHWC_SUB : KK_VW, 2, acc);
 }
 
-/* The activation of the epilogue (GELU if asked, then the clamp), read from the parameters once per call of
-   a kernel's loop into a local: read through the parameters' pointer, every store of a float to y could have
-   changed lo and hi for all the compiler knows, and each store reloaded them (with the splats and branches,
-   about 70 of the 220 cycles a 6 x 32 tile of a 16-channel 1x1 convolution took on the Zen 5). */
+/* The activation of the epilogue (GELU or SiLU if asked, then the clamp), read from the parameters once
+   per call of a kernel's loop into a local: read through the parameters' pointer, every store of a float to
+   y could have changed lo and hi for all the compiler knows, and each store reloaded them (with the splats
+   and branches, about 70 of the 220 cycles a 6 x 32 tile of a 16-channel 1x1 convolution took on the
+   Zen 5). */
 typedef struct {
   kk_vf lo, hi;
   float lo1, hi1;
@@ -211,7 +212,8 @@ static inline __attribute__((always_inline)) void nhwc_tile_panel(const kk_nhwc_
     nhwc_micro_any(segments, count, job->w + j * job->depth * KK_NHWC_PANEL, job->depth, column - j * KK_NHWC_PANEL,
                    width, acc);
     size_t at = (n * pixels + m0) * p->out_c + column;
-    /* GELU and SiLU apart: they are a call, and a call on the way would send every accumulator through the stack. */
+    /* GELU and SiLU apart: they are a call, and a call on the way would send every accumulator through the
+       stack. */
     if (act->special)
       nhwc_store_tile(act, y, at, p->out_c, bias, residual, acc, mr, width);
     else {
@@ -461,7 +463,8 @@ static inline __attribute__((always_inline)) void dw_nhwc_rows_with(const kk_dw_
 static void dw_nhwc_rows(void *context, size_t first, size_t last) {
   const kk_dw_nhwc_job *job = context;
   kk_nhwc_activation act = nhwc_activation(job->p);
-  /* GELU and SiLU apart: they are a call, and a call on the way would send the accumulators through the stack. */
+  /* GELU and SiLU apart: they are a call, and a call on the way would send the accumulators through the
+     stack. */
   if (act.special) {
     dw_nhwc_rows_with(job, &act, first, last);
   } else {
@@ -715,7 +718,8 @@ static inline __attribute__((always_inline)) void wino_output_with(const kk_wino
 
 static void wino_output(const kk_wino_job *job, const float *M, size_t rows, size_t first, size_t count) {
   kk_nhwc_activation act = nhwc_activation(job->p);
-  /* GELU and SiLU apart: they are a call, and a call on the way would send the transform's vectors through the stack. */
+  /* GELU and SiLU apart: they are a call, and a call on the way would send the transform's vectors through
+     the stack. */
   if (act.special) {
     wino_output_with(job, &act, M, rows, first, count);
   } else {

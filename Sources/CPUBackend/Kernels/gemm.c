@@ -413,8 +413,10 @@ void KK(sgemm_batched)(size_t count, size_t m, size_t n, size_t k, const float *
 /* Attention (Passes/FuseAttention.swift): out[b] = softmax(scale · q[b] kt[b] + mask[b]) v[b] for each of
    `batches` products, q[b] lq x d, kt[b] d x lk, v[b] lk x dv, out[b] lq x dv contiguous. Each task takes a
    block of query rows of one batch: their scores (in `scores`, which has room for every batch's lq x lk),
-   masked and softmaxed in place while still in L1, then times v. The unfused graph wrote all the scores,
-   read and wrote them again for the scale, the mask and the softmax, and read them once more for v. */
+   masked and softmaxed in place while still in cache, then times v. A block is at least
+   KK_ATTENTION_MIN_ROWS rows or KK_ATTENTION_BLOCK_BYTES of scores: smaller ones packed K and V again too
+   often. The unfused graph wrote all the scores, read and wrote them again for the scale, the mask and the
+   softmax, and read them once more for v. */
 #ifndef KK_ATTENTION_BLOCK_BYTES
 #define KK_ATTENTION_BLOCK_BYTES (128 << 10)
 #endif
@@ -466,7 +468,7 @@ void KK(attention_f32)(const kk_attention_params *p, const float *q, const float
     for (size_t i = 0; i < p->batches * p->lq * p->dv; i++) out[i] = 0.0f;
     return;
   }
-  size_t rows = KK_ATTENTION_BLOCK_BYTES / (sizeof(float) * (p->lk ? p->lk : 1));
+  size_t rows = KK_ATTENTION_BLOCK_BYTES / (sizeof(float) * p->lk);
   rows = rows < KK_ATTENTION_MIN_ROWS ? KK_ATTENTION_MIN_ROWS : rows / KK_MR * KK_MR;
   if (rows > p->lq) rows = p->lq;
   size_t blocks = (p->lq + rows - 1) / rows;

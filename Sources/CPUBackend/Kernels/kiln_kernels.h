@@ -115,8 +115,8 @@ void kiln_rt_mark(int node);
 #define KK_PARALLEL_ELEMENTS ((size_t)1 << 15)
 #endif
 
-/* range(context, first, last) over [0, count) in chunks, four per thread (a worker that wakes late takes a
-   share, not half), when `work` (multiply-adds, say) reaches `min_work`; else in one call here. */
+/* range(context, first, last) over [0, count) in chunks, KK_TASKS_PER_THREAD per thread (a worker that wakes
+   late takes a share, not half), when `work` (multiply-adds, say) reaches `min_work`; else in one call here. */
 typedef struct {
   void (*range)(void *, size_t, size_t);
   void *context;
@@ -356,6 +356,8 @@ static inline void kk_epilogue_apply(const kk_epilogue *ep, float *c, size_t row
   }
 }
 /* MatMul's `count` batches: C + t * m * n = (A + offsets_a[t]) (B + offsets_b[t]), each m x k times k x n. */
+void KK(sgemm_batched)(size_t count, size_t m, size_t n, size_t k, const float *a, const size_t *offsets_a,
+                       const float *b, const size_t *offsets_b, float *c);
 /* Fused attention, softmax(scale · q kt + mask) v, over `batches` products (gemm.c). Offsets are in floats,
    per batch; the mask (optional) is read at offsets_mask[b] + row * mask_row_stride + column *
    mask_column_stride (strides 0 where it broadcasts). `scores` has room for batches * lq * lk floats. */
@@ -367,8 +369,6 @@ typedef struct {
 } kk_attention_params;
 void KK(attention_f32)(const kk_attention_params *p, const float *q, const float *kt, const float *v, const float *mask,
                        float *out, float *scores);
-void KK(sgemm_batched)(size_t count, size_t m, size_t n, size_t k, const float *a, const size_t *offsets_a,
-                       const float *b, const size_t *offsets_b, float *c);
 /* C = A B then the epilogue, row-major, no transposes, alpha 1: C's old contents are never read. */
 void KK(sgemm_fused)(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                      size_t ldc, const kk_epilogue *epilogue);
