@@ -61,6 +61,17 @@ public func shapeText(_ shape: [Int]) -> String {
     "[" + shape.map(String.init).joined(separator: ",") + "]"
 }
 
+/// Row-major strides of a static shape, in elements (the last axis 1).
+public func rowMajorStrides(_ shape: [Int]) -> [Int] {
+    var result = Array(repeating: 1, count: shape.count)
+    var step = 1
+    for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+        result[axis] = step
+        step *= shape[axis]
+    }
+    return result
+}
+
 /// The element count of a static shape, or nil on overflow.
 public func elementCount(_ shape: [Int]) -> Int? {
     var count = 1

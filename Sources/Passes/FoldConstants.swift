@@ -124,7 +124,7 @@ enum ConstantFolder {
             let rank = first.shape.count
             let perm = node.ints("perm") ?? Array((0..<rank).reversed())
             guard perm.count == rank, Set(perm) == Set(0..<rank) else { return nil }
-            let strides = Self.strides(first.shape)
+            let strides = rowMajorStrides(first.shape)
             return gather(first, shape, indices(shape, base: 0, strides: perm.map { strides[$0] }))
         case "Expand":
             guard let first else { return nil }
@@ -286,15 +286,6 @@ enum ConstantFolder {
 
     // MARK: moving elements
 
-    /// Row-major strides of `shape`, in elements.
-    static func strides(_ shape: [Int]) -> [Int] {
-        var strides = [Int](repeating: 1, count: shape.count)
-        for axis in stride(from: shape.count - 2, through: 0, by: -1) {
-            strides[axis] = strides[axis + 1] * shape[axis + 1]
-        }
-        return strides
-    }
-
     /// For each element of `shape` in row-major order, `base + Σ coordinate[axis] × strides[axis]`.
     static func indices(_ shape: [Int], base: Int, strides: [Int]) -> [Int] {
         guard let count = elementCount(shape), count > 0 else { return [] }
@@ -320,7 +311,7 @@ enum ConstantFolder {
     /// Where each element of `shape` comes from in a tensor of `source` shape broadcast to it (NumPy rules).
     static func broadcast(_ source: [Int], to shape: [Int]) -> [Int] {
         let padded = [Int](repeating: 1, count: max(0, shape.count - source.count)) + source
-        let sourceStrides = strides(padded)
+        let sourceStrides = rowMajorStrides(padded)
         return indices(shape, base: 0, strides: zip(padded, sourceStrides).map { $0 == 1 ? 0 : $1 })
     }
 
@@ -374,7 +365,7 @@ enum ConstantFolder {
             start = steps[slot] > 0 ? min(max(start, 0), dim) : min(max(start, 0), dim - 1)
             (first[axis], step[axis]) = (start, steps[slot])
         }
-        let sourceStrides = strides(data.shape)
+        let sourceStrides = rowMajorStrides(data.shape)
         let base = zip(first, sourceStrides).reduce(0) { $0 + $1.0 * $1.1 }
         return gather(data, shape, indices(shape, base: base, strides: zip(step, sourceStrides).map(*)))
     }

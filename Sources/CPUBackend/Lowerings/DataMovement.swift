@@ -334,22 +334,11 @@ enum DataMovementLowerings {
 
 /// Gather/scatter by element, triangles and identity-like fills.
 enum IndexingLowerings {
-    /// Row-major strides of a shape.
-    static func strides(_ shape: [Int]) -> [Int] {
-        var result = Array(repeating: 1, count: shape.count)
-        var step = 1
-        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
-            result[axis] = step
-            step *= shape[axis]
-        }
-        return result
-    }
-
     /// Emits a loop over every element of `shape` with `i` the flat index and
     /// `c<axis>` the coordinates; `body` is the loop body.
     static func emitCoordinates(_ c: inout LoweringContext, _ shape: [Int], _ body: String) {
         let total = elementCount(shape) ?? 0
-        let strides = strides(shape)
+        let strides = rowMajorStrides(shape)
         c.emit("  for (size_t i = 0; i < \(total); i++) {")
         for (axis, dim) in shape.enumerated() {
             c.emit("    size_t c\(axis) = (i / \(strides[axis])) % \(max(dim, 1)); (void)c\(axis);")
@@ -372,7 +361,7 @@ enum IndexingLowerings {
     /// C that reads `k` from `indices[i]` (negative indices wrap, out-of-range ones return 2) and sets `o` to
     /// the flat offset in `shape` of the element at coordinate k on `axis` and c0, c1, ... elsewhere.
     static func elementOffset(indices: String, shape: [Int], axis: Int) -> String {
-        let dataStrides = strides(shape)
+        let dataStrides = rowMajorStrides(shape)
         let terms = shape.indices.map { $0 == axis ? "(size_t)k * \(dataStrides[$0])" : "c\($0) * \(dataStrides[$0])" }
         return
             "int64_t k = \(indices)[i]; if (k < 0) k += \(shape[axis]); if (k < 0 || k >= \(shape[axis])) return 2; size_t o = \(terms.joined(separator: " + "));"
@@ -427,7 +416,7 @@ enum IndexingLowerings {
         let depth = ishape.last ?? 0
         let slice = ds[depth...].reduce(1, *)
         let count = ishape.dropLast().reduce(1, *)
-        let dataStrides = strides(ds)
+        let dataStrides = rowMajorStrides(ds)
         let reduction = node.string("reduction") ?? "none"
         guard let assign = scatterAssignment(reduction) else {
             throw c.notImplemented(node, index, "ScatterND reduction \(quoted(reduction))")

@@ -11,7 +11,7 @@ enum LinearAlgebraLowerings {
         let letters = equation.output + equation.summed
         let variable = Dictionary(uniqueKeysWithValues: letters.enumerated().map { ($0.element, "e\($0.offset)") })
         func flatIndex(_ axes: [Character], _ shape: [Int]) -> String {
-            let strides = IndexingLowerings.strides(shape)
+            let strides = rowMajorStrides(shape)
             let terms = zip(axes, shape).enumerated().compactMap { axis, pair -> String? in
                 let (letter, dim) = pair
                 // A size-1 axis broadcasts against the letter's full size.

@@ -43,7 +43,7 @@ enum NormalizationLowerings {
         let kept = xs.indices.filter { !axes.contains($0) }
         let groups = kept.map { xs[$0] }.reduce(1, *)
         let perGroup = max(1, (elementCount(xs) ?? 0) / max(groups, 1))
-        let keptStrides = IndexingLowerings.strides(kept.map { xs[$0] })
+        let keptStrides = rowMajorStrides(kept.map { xs[$0] })
         let group = kept.enumerated().map { "c\($0.element) * \(keptStrides[$0.offset])" }
         let g = group.isEmpty ? "0" : group.joined(separator: " + ")
         c.scratchFloats = max(c.scratchFloats, groups * 4)

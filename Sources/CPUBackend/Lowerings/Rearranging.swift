@@ -49,7 +49,7 @@ enum RearrangingLowerings {
         let perBatch = ishape[batchDims..<(ishape.count - 1)].reduce(1, *)
         let slice = ds[(batchDims + depth)...].reduce(1, *)
         let batchSize = ds[batchDims...].reduce(1, *)
-        let strides = I.strides(ds)
+        let strides = rowMajorStrides(ds)
         let (pd, pi, py) = (c.pointer(data), c.pointer(indices), c.pointer(y))
         guard batches * perBatch * slice > 0 else { return }
         c.emit("  for (size_t b = 0; b < \(batches); b++) for (size_t n = 0; n < \(perBatch); n++) {")
@@ -88,7 +88,7 @@ enum RearrangingLowerings {
         let xs = c.shape(x)
         let batchAxis = node.int("batch_axis") ?? 1
         let timeAxis = node.int("time_axis") ?? 0
-        let timeStride = I.strides(xs)[timeAxis]
+        let timeStride = rowMajorStrides(xs)[timeAxis]
         let (px, pl, py) = (c.pointer(x), c.pointer(lengths), c.pointer(y))
         I.emitCoordinates(
             &c, xs,
@@ -102,7 +102,7 @@ enum RearrangingLowerings {
         var axis = node.int("axis") ?? -1
         if axis < 0 { axis += ys.count }
         let depth = ys[axis]
-        let indexStrides = I.strides(c.shape(indices))
+        let indexStrides = rowMajorStrides(c.shape(indices))
         var terms: [String] = []
         for (position, outAxis) in ys.indices.filter({ $0 != axis }).enumerated() {
             terms.append("c\(outAxis) * \(indexStrides[position])")
@@ -119,7 +119,7 @@ enum RearrangingLowerings {
         guard let x = node.inputs[0], let y = node.outputs[0] else { return }
         let xs = c.shape(x)
         let ys = c.shape(y)
-        let strides = I.strides(xs)
+        let strides = rowMajorStrides(xs)
         var terms: [String] = []
         var inside: [String] = []
         for axis in xs.indices {
@@ -154,8 +154,8 @@ enum RearrangingLowerings {
         let total = elementCount(natural) ?? 0
         let (px, pi, py) = (c.pointer(x), c.pointer(indices), c.pointer(y))
         c.emit("  memset(\(py), 0, \(c.count(y) * (c.dataType(y).byteSize ?? 1)));")
-        let naturalStrides = IndexingLowerings.strides(natural)
-        let outStrides = IndexingLowerings.strides(ys)
+        let naturalStrides = rowMajorStrides(natural)
+        let outStrides = rowMajorStrides(ys)
         let target = natural.indices.map { "((size_t)k / \(naturalStrides[$0]) % \(natural[$0])) * \(outStrides[$0])" }
         c.emit(
             "  for (size_t i = 0; i < \(c.count(x)); i++) { int64_t k = \(pi)[i]; if (k < 0 || k >= \(total)) return 2; \(py)[\(natural == ys ? "k" : target.joined(separator: " + "))] = \(px)[i]; }"
