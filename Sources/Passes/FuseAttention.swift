@@ -23,12 +23,7 @@ extension GraphPass {
             else { return nil }
             return index
         }
-        func scalar(_ id: ValueID?) -> Float? {
-            guard let id, let constant = graph.initializers[id], constant.dataType == .float32,
-                constant.elementCount == 1, let value = constant.doubles()?.first
-            else { return nil }
-            return Float(value)
-        }
+        func scalar(_ id: ValueID?) -> Float? { graph.scalarFloat(id).map(Float.init) }
         func shape(_ id: ValueID?) -> [Int]? { id.flatMap { graph[$0].type?.staticShape } }
 
         /// Q, Kᵀ, the scale and the nodes from the scores' MatMul to `value` (a scaled product or the product).

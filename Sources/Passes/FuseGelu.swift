@@ -14,13 +14,7 @@ extension GraphPass {
             node.opType == op && node.isDefaultDomain && node.guards.isEmpty
                 && node.inputs.count == 2 && node.outputs.count == 1
         }
-        /// The scalar float constant `id` holds, if it is one.
-        func scalar(_ id: ValueID?) -> Double? {
-            guard let id, let constant = graph.initializers[id], constant.dataType == .float32,
-                constant.elementCount == 1
-            else { return nil }
-            return constant.doubles()?.first
-        }
+        func scalar(_ id: ValueID?) -> Double? { graph.scalarFloat(id) }
         func close(_ value: Double?, _ expected: Double) -> Bool {
             value.map { abs($0 - expected) <= 1e-6 * expected } ?? false
         }

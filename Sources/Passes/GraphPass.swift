@@ -142,16 +142,20 @@ extension Graph {
         }
     }
 
+    /// The value `id` holds when it is a float constant of one element (a scale, a bound).
+    func scalarFloat(_ id: ValueID?) -> Double? {
+        guard let id, let constant = initializers[id], constant.dataType == .float32, constant.elementCount == 1
+        else { return nil }
+        return constant.doubles()?.first
+    }
+
     /// A Clip's bounds when they are known at compile time (opset 11+: optional constant inputs; before:
     /// attributes), missing ones unbounded; nil when a bound is computed at run time.
     func constantClipBounds(_ node: Node) -> (lo: Float, hi: Float)? {
         func bound(_ slot: Int, _ attribute: String, _ fallback: Float) -> Float? {
             if let value = node.float(attribute) { return value }
             guard node.inputs.count > slot, let id = node.inputs[slot] else { return fallback }
-            guard let constant = initializers[id], constant.dataType == .float32, constant.elementCount == 1,
-                let value = constant.doubles()?.first
-            else { return nil }
-            return Float(value)
+            return scalarFloat(id).map(Float.init)
         }
         guard let lo = bound(1, "min", -.infinity), let hi = bound(2, "max", .infinity) else { return nil }
         return (lo, hi)
