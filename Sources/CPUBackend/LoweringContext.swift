@@ -138,34 +138,41 @@ struct LoweringContext {
             for line in loops(from: 0, indent: 2) { emit(line) }
             return
         }
-        // Ranges of the flat loop, or of the leading axes (enough of them to make 16 ranges), for the threads;
-        // the helper names the pointers as the run function does, so the loads read the same.
-        var (lead, ranges) = (0, 1)
-        while !flatLoop && lead < dims.count && ranges < 16 {
-            ranges *= dims[lead]
-            lead += 1
-        }
+        // Ranges of the flat loop's elements, or of the leading axes (enough of them to make 16 ranges), for the
+        // threads; the helper names the pointers as the run function does, so the loads read the same.
         var values = [output]
         for operand in operands where !values.contains(operand) { values.append(operand) }
-        var split = ["    size_t rest = r;"]
-        for axis in stride(from: lead - 1, through: 0, by: -1) {
-            split.append("    size_t \(indexes[axis]) = rest % \(dims[axis]); rest /= \(dims[axis]);")
+        var ranges = total
+        var loop = ["  for (size_t i = first; i < last; i++) \(store)"]
+        if !flatLoop {
+            var lead = 0
+            ranges = 1
+            while lead < dims.count && ranges < 16 {
+                ranges *= dims[lead]
+                lead += 1
+            }
+            loop = ["  for (size_t r = first; r < last; r++) {", "    size_t rest = r;"]
+            for axis in stride(from: lead - 1, through: 0, by: -1) {
+                loop.append("    size_t \(indexes[axis]) = rest % \(dims[axis]); rest /= \(dims[axis]);")
+            }
+            loop += loops(from: lead, indent: 4) + ["  }"]
         }
-        let loop =
-            flatLoop
-            ? ["  for (size_t i = first; i < last; i++) \(store)"]
-            : ["  for (size_t r = first; r < last; r++) {"] + split + loops(from: lead, indent: 4) + ["  }"]
-        if flatLoop { ranges = total }
-        let function = "kiln_elementwise_\(output.index)"
+        emitParallelRanges(
+            "kiln_elementwise_\(output.index)", pointers: values.map { pointer($0) }, count: ranges, work: total,
+            body: values.enumerated().map { "  \(ctype($1)) *v\($1.index) = (\(ctype($1)) *)p[\($0)];" } + loop)
+    }
+
+    /// A file-scope function `name(context, first, last)` whose `body` does ranges [first, last) of `count`
+    /// (`p`, the context, holds `pointers` in order), and the call that spreads them over the runtime's threads
+    /// when the node's `work` (elements) reaches `KK_PARALLEL_ELEMENTS`.
+    mutating func emitParallelRanges(_ name: String, pointers: [String], count: Int, work: Int, body: [String]) {
         emitOnce(
-            function,
-            ["static void \(function)(void *context, size_t first, size_t last) {", "  void *const *p = context;"]
-                + values.enumerated().map { "  \(ctype($1)) *v\($1.index) = (\(ctype($1)) *)p[\($0)];" }
-                + loop + ["}", ""])
-        let arguments = values.map { "(void *)\(pointer($0))" }.joined(separator: ", ")
+            name,
+            ["static void \(name)(void *context, size_t first, size_t last) {", "  void *const *p = context;"] + body
+                + ["}", ""])
+        let arguments = pointers.map { "(void *)\($0)" }.joined(separator: ", ")
         emit(
-            "  { void *p[] = {\(arguments)}; kk_parallel_range(\(ranges), \(total), KK_PARALLEL_ELEMENTS, \(function), p); }"
-        )
+            "  { void *p[] = {\(arguments)}; kk_parallel_range(\(count), \(work), KK_PARALLEL_ELEMENTS, \(name), p); }")
     }
 
     /// Copies a value into another of the same byte size (reshapes and identities).

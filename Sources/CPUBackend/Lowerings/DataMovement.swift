@@ -57,17 +57,9 @@ enum DataMovementLowerings {
             offset += chunk
         }
         guard !copies.isEmpty else { return }
-        let function = "kiln_concat_\(index)"
-        c.emitOnce(
-            function,
-            [
-                "static void \(function)(void *context, size_t first, size_t last) {",
-                "  void *const *p = context;", "  uint8_t *out = p[0];", "  for (size_t o = first; o < last; o++) {",
-            ] + copies + ["  }", "}", ""])
-        let arguments = pointers.map { "(void *)\($0)" }.joined(separator: ", ")
-        c.emit(
-            "  { void *p[] = {\(arguments)}; kk_parallel_range(\(outer), \(outer * row / element), KK_PARALLEL_ELEMENTS, \(function), p); }"
-        )
+        c.emitParallelRanges(
+            "kiln_concat_\(index)", pointers: pointers, count: outer, work: outer * row / element,
+            body: ["  uint8_t *out = p[0];", "  for (size_t o = first; o < last; o++) {"] + copies + ["  }"])
     }
 
     static func lowerSplit(_ c: inout LoweringContext, _ node: Node, _ index: Int) throws {
