@@ -115,7 +115,10 @@ let package = Package(
             resources: [.copy("compilation-job-api.json")]),
         .testTarget(
             name: "CPUBackendTests",
-            dependencies: ["Pipeline", "Runtime", "CPUBackend", "Targets", "Frontends", "ModelIR", "Diagnostics", "TestSupport"]
+            dependencies: [
+                "Pipeline", "Passes", "Runtime", "CPUBackend", "Targets", "Frontends", "ModelIR", "Diagnostics",
+                "TestSupport",
+            ]
         ),
     ],
     cxxLanguageStandard: .cxx17
