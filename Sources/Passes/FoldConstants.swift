@@ -213,23 +213,21 @@ enum ConstantFolder {
             }
             return Constant(integers: result, type: .bool, shape: shape)
         }
+        /// Element i of the result: the inputs' elements combined left to right, in their own precision.
+        func fold<T: BinaryFloatingPoint>(_ arrays: [[T]]) -> [T] {
+            (0..<count).map { i in
+                (1..<arrays.count).reduce(arrays[0][maps[0][i]]) { combine($0, arrays[$1][maps[$1][i]], node.opType) }
+            }
+        }
         switch values[0] {
         case .float:
             let floats = values.compactMap { if case .float(let v) = $0 { v } else { nil } }
             guard floats.count == values.count else { return nil }
-            let result = (0..<count).map { i in
-                (1..<floats.count).reduce(floats[0][maps[0][i]]) { combine($0, floats[$1][maps[$1][i]], node.opType) }
-            }
-            return Constant(float32: result, shape: shape)
+            return Constant(float32: fold(floats), shape: shape)
         case .double:
             let doubles = values.compactMap { if case .double(let v) = $0 { v } else { nil } }
             guard doubles.count == values.count else { return nil }
-            let result = (0..<count).map { i in
-                (1..<doubles.count).reduce(doubles[0][maps[0][i]]) {
-                    combine($0, doubles[$1][maps[$1][i]], node.opType)
-                }
-            }
-            return Values.double(result).constant(type, shape)
+            return Values.double(fold(doubles)).constant(type, shape)
         case .integer:
             let integers = values.compactMap { if case .integer(let v) = $0 { v } else { nil } }
             guard integers.count == values.count, node.opType != "Pow", type != .bool else { return nil }
